@@ -1,0 +1,3 @@
+from slmbench.cli import main
+
+main()

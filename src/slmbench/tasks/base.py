@@ -1,0 +1,140 @@
+"""The Task interface: what a benchmark must say so the pipeline can run it.
+
+A task loads its problems, builds the prompt the model sees, turns a raw completion into a
+*solution* (the whole code the model is credited with: prompt + continuation for base models,
+or the program it wrote), and either assembles the test program for that solution
+(execution-scored tasks) or names the reference text (BLEU-scored tasks). Scoring is a hook so
+that tasks with several test suites (EvalPlus base/plus) or other metrics (Beyond@k, BLEU) fit
+the same pipeline.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Mapping, Sequence
+
+from slmbench.data import DataSource
+from slmbench.types import Completion, ExecLimits, ExecRequest, ExecResult, Problem, Score
+
+# How a completion relates to the prompt: "continuation" text follows the prompt (base models),
+# "program" text stands alone (instruct models, EvalPlus "solution", BigCode generations.json).
+CompletionForm = Literal["continuation", "program"]
+
+DEFAULT_SUITE = "test"
+
+
+def truncate_at_stop(text: str, stop_sequences: Sequence[str], start: int = 0) -> str:
+    """Cut ``text`` at the earliest stop sequence found at or after ``start``.
+
+    Never mutates ``stop_sequences``. An empty stop string is ignored.
+    """
+    cut = len(text)
+    for stop in stop_sequences:
+        if not stop:
+            continue
+        i = text.find(stop, start)
+        if i != -1 and i < cut:
+            cut = i
+    return text[:cut]
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    """Everything known about one sample when scoring: its solution and its executions by suite."""
+
+    sample: int
+    solution: str
+    results: Mapping[str, ExecResult] = field(default_factory=dict)
+
+    def passed(self, suite: str = DEFAULT_SUITE) -> bool:
+        r = self.results.get(suite)
+        return r is not None and r.passed
+
+
+@dataclass(frozen=True)
+class ProblemOutcomes:
+    problem: Problem
+    samples: Sequence[SampleOutcome]
+
+
+class Task(ABC):
+    """One benchmark. Subclasses register themselves in ``slmbench.tasks``."""
+
+    name: ClassVar[str]
+    languages: ClassVar[tuple[str, ...]] = ("python",)
+    kind: ClassVar[Literal["execution", "text"]] = "execution"
+    description: ClassVar[str] = ""
+    # default stop sequences; instances may be configured with others (never mutate the class's)
+    default_stop_sequences: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, source: DataSource | None = None, *, stop_sequences: Sequence[str] | None = None) -> None:
+        self.source = source or DataSource()
+        self.stop_sequences: tuple[str, ...] = (
+            tuple(stop_sequences) if stop_sequences is not None else self.default_stop_sequences
+        )
+        self._problems: list[Problem] | None = None
+        self._checksum: str | None = None
+
+    # ---- data -------------------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> tuple[list[Problem], str]:
+        """Read the dataset: (problems in dataset order, checksum of what was read)."""
+
+    def problems(self) -> list[Problem]:
+        if self._problems is None:
+            self._problems, self._checksum = self.load()
+        return self._problems
+
+    def dataset_checksum(self) -> str:
+        self.problems()
+        assert self._checksum is not None
+        return self._checksum
+
+    def problem(self, problem_id: str) -> Problem | None:
+        index = getattr(self, "_index", None)
+        if index is None:
+            index = {p.problem_id: p for p in self.problems()}
+            self._index = index
+        return index.get(problem_id)
+
+    # ---- generation -------------------------------------------------------------------
+    def prompt(self, problem: Problem, shots: int = 0) -> str:
+        if shots:
+            from slmbench.errors import UserError
+
+            raise UserError(f"task {self.name} has no few-shot examples", hint="use --shots 0")
+        return problem.prompt
+
+    def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
+        """What the `reference` backend emits for this problem (a known-good answer)."""
+        return problem.reference, "continuation"
+
+    def postprocess(self, problem: Problem, completion: Completion, form: CompletionForm) -> str:
+        """Raw completion -> solution. Default: prompt + continuation, or the program as is."""
+        if form == "program":
+            return completion.text
+        return problem.prompt + completion.text
+
+    # ---- scoring ----------------------------------------------------------------------
+    def limits(self, problem: Problem) -> ExecLimits:
+        return ExecLimits()
+
+    def programs(self, problem: Problem, solution: str, limits: ExecLimits | None = None) -> Mapping[str, ExecRequest]:
+        """The test programs to run for one solution, by suite name. Text tasks return {}."""
+        if self.kind == "text":
+            return {}
+        return {DEFAULT_SUITE: self.program(problem, solution, limits or self.limits(problem))}
+
+    def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
+        raise NotImplementedError(f"{type(self).__name__} must implement program() or programs()")
+
+    def score(self, outcomes: Sequence[ProblemOutcomes], ks: Sequence[int], bootstrap: int, seed: int = 0) -> list[Score]:
+        """Task-level and per-problem scores. Default: pass@k on the single test suite."""
+        from slmbench.metrics.passk import passk_scores
+
+        return passk_scores(outcomes, ks, bootstrap=bootstrap, seed=seed, suite=DEFAULT_SUITE)
+
+    def headline_metrics(self, ks: Sequence[int]) -> list[str]:
+        """Metric names shown in summary tables, in order."""
+        return [f"pass@{k}" for k in ks]
