@@ -12,9 +12,10 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from slmbench.errors import UserError, at
 
@@ -29,7 +30,7 @@ class DataSource:
     allow_download: bool = False
 
     @classmethod
-    def from_options(cls, data_dir: Path | str | None = None, allow_download: bool = False) -> "DataSource":
+    def from_options(cls, data_dir: Path | str | None = None, allow_download: bool = False) -> DataSource:
         chosen = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
         path = Path(chosen).expanduser() if chosen is not None else None
         if path is not None and not path.is_dir():
@@ -85,7 +86,9 @@ def open_text(path: Path) -> io.TextIOBase:
             return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
         return open(path, encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path and its permissions") from None
+        raise UserError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and its permissions"
+        ) from None
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -138,7 +141,9 @@ def load_hub_dataset(path: str, *, name: str | None = None, split: str, source: 
     try:
         import datasets  # noqa: PLC0415 - optional, heavy
     except ImportError:
-        raise UserError("loading from the hub needs the `datasets` package", hint="pip install 'slmbench[hf]'") from None
+        raise UserError(
+            "loading from the hub needs the `datasets` package", hint="pip install 'slmbench[hf]'"
+        ) from None
     try:
         ds = datasets.load_dataset(path, name, split=split)
     except Exception as exc:  # the hub raises many types; all mean "could not load"

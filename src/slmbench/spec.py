@@ -73,7 +73,7 @@ class RunSpec(_Frozen):
         return tuple(sorted(set(v)))
 
     @model_validator(mode="after")
-    def _replay_needs_samples(self) -> "RunSpec":
+    def _replay_needs_samples(self) -> RunSpec:
         if self.model == "replay" and self.samples is None:
             raise ValueError("the replay backend needs a samples file")
         return self

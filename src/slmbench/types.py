@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"  # ran, tests did not pass
     TIMEOUT = "timeout"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from slmbench.spec import DecodingSpec
 from slmbench.tasks.base import CompletionForm
@@ -67,7 +68,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release the model. Called once when the caller is done with all tasks."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -6,7 +6,7 @@ overflows: 1 - prod_{i=n-c+1}^{n} (1 - k/i).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def passk_from_counts(
                 n_samples=n_samples,
             )
         )
-        for (pid, n, _c), v in zip(counts, per_problem):
+        for (pid, n, _c), v in zip(counts, per_problem, strict=False):
             scores.append(Score(metric=name, value=v, n_problems=1, n_samples=n, problem_id=pid))
     return scores
 

@@ -11,8 +11,9 @@ the same pipeline.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Mapping, Sequence
+from typing import ClassVar, Literal
 
 from slmbench.data import DataSource
 from slmbench.types import Completion, ExecLimits, ExecRequest, ExecResult, Problem, Score
@@ -129,11 +130,29 @@ class Task(ABC):
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
         raise NotImplementedError(f"{type(self).__name__} must implement program() or programs()")
 
-    def score(self, outcomes: Sequence[ProblemOutcomes], ks: Sequence[int], bootstrap: int, seed: int = 0) -> list[Score]:
+    def score(
+        self, outcomes: Sequence[ProblemOutcomes], ks: Sequence[int], bootstrap: int, seed: int = 0
+    ) -> list[Score]:
         """Task-level and per-problem scores. Default: pass@k on the single test suite."""
         from slmbench.metrics.passk import passk_scores
 
         return passk_scores(outcomes, ks, bootstrap=bootstrap, seed=seed, suite=DEFAULT_SUITE)
+
+    # problem_id -> why its reference (or buggy) solution does not behave as expected: a data
+    # defect, documented, with the evidence in a test. `slmbench selftest` tolerates exactly these.
+    known_exceptions: ClassVar[Mapping[str, str]] = {}
+
+    def selftest_cases(self, problem: Problem) -> list[tuple[str, str, bool]]:
+        """(label, solution, should_pass) triples for `slmbench selftest`: the reference solution
+        must pass; a buggy solution (HumanEvalPack's ``meta["buggy_solution"]``) must fail."""
+        text, form = self.reference_completion(problem)
+        cases = [("canonical", self.postprocess(problem, Completion(problem.problem_id, 0, text), form), True)]
+        buggy = problem.meta.get("buggy_solution")
+        if buggy:
+            cases.append(
+                ("buggy", self.postprocess(problem, Completion(problem.problem_id, 0, buggy), "continuation"), False)
+            )
+        return cases
 
     def headline_metrics(self, ks: Sequence[int]) -> list[str]:
         """Metric names shown in summary tables, in order."""

@@ -11,11 +11,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 from slmbench.types import Verdict
+
+# The result channel: a test program signals "all tests ran" by writing the value of the
+# environment variable TOKEN_ENV (a fresh random nonce per execution) to file descriptor
+# RESULT_FD, which the executor opens as a pipe it reads on the harness side. A program that
+# exits early with status 0 (exit(0) before the tests) never writes it, so it cannot pass.
+RESULT_FD = 3
+TOKEN_ENV = "SLMBENCH_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,49 @@ class BuildOutput:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+
+
+# Runs argv sandboxed (limits, scrubbed env + Language.environment(), no network) in cwd with
+# a wall-clock limit; supplied by the executor to Language.build.
+CommandRunner = Callable[[Sequence[str], Path, float], CommandResult]
+
+
 class Language(ABC):
     name: ClassVar[str]
     source_file: ClassVar[str]  # file name the program is written to in its work dir
     tools: ClassVar[tuple[Tool, ...]] = ()
+    # True only for Python: the forked worker child executes the program in-process (no exec of
+    # an interpreter), and the worker itself writes the token when the code returns normally.
+    inline: ClassVar[bool] = False
+
+    def environment(self) -> Mapping[str, str]:
+        """Extra environment for build and run (e.g. GOCACHE, GOFLAGS), on top of a scrubbed one."""
+        return {}
+
+    def trailer(self) -> str:
+        """Source appended after the tests by the task: writes $SLMBENCH_TOKEN to fd 3."""
+        return ""
+
+    def build(self, src: Path, out_dir: Path, run: CommandRunner, timeout_s: float) -> BuildOutput:
+        """Compile ``src`` into ``out_dir``; called once per distinct program (content-hash cache),
+        in the worker, never charged to the test's time limit. Default: run build_commands()
+        in order through the sandboxed ``run``. Override to use a warm compiler."""
+        total = 0.0
+        for argv in self.build_commands(src, out_dir):
+            res = run(argv, out_dir, timeout_s)
+            total += res.seconds
+            if res.timed_out:
+                return BuildOutput(False, f"compilation timed out after {timeout_s:.0f} s", total)
+            if res.exit_code != 0:
+                return BuildOutput(False, first_error_line(res.stderr) or first_error_line(res.stdout), total)
+        return BuildOutput(True, "", total)
 
     def missing_tools(self) -> list[Tool]:
         return [t for t in self.tools if t.path() is None]
