@@ -38,8 +38,8 @@ class DecodingSpec(_Frozen):
 
 
 class ExecSpec(_Frozen):
-    timeout_s: float = Field(10.0, gt=0, description="CPU seconds per test run")
-    memory_mb: int = Field(4096, ge=64)
+    timeout_s: float | None = Field(None, gt=0, description="CPU seconds per test run (None: the task's default)")
+    memory_mb: int | None = Field(None, ge=64, description="address-space limit (None: the task's default)")
     workers: int = Field(0, ge=0, description="0 = one per CPU core")
     sandbox: SandboxLevel = "default"
     dedupe: bool = Field(True, description="run identical programs once and reuse the verdict")

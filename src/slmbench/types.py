@@ -50,6 +50,8 @@ class Completion:
     text: str
     finish_reason: str = "stop"  # "stop" | "length" | "replay" | "reference" | "error"
     usage: Usage = field(default_factory=Usage)
+    # "continuation" (follows the prompt) or "program" (stands alone); None = the backend's default
+    form: str | None = None
 
 
 class Verdict(enum.StrEnum):

