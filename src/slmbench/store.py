@@ -144,11 +144,15 @@ class Store:
             raise UserError(f"cannot open store {self.path}: {exc}", hint="check the path and permissions") from None
         self._db.row_factory = sqlite3.Row
         try:
+            if existed:  # before anything writes to it: a foreign file must stay untouched
+                try:
+                    self._check_foreign()
+                except UserError:
+                    self._db.close()
+                    raise
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            if existed:
-                self._check_foreign()
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('app', ?)", (APP_ID,))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
