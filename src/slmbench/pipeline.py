@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slmbench.backends import create_backend
+from slmbench.backends import BACKENDS, create_backend
 from slmbench.backends.base import Backend, GenerationRequest
 from slmbench.console import Reporter
 from slmbench.data import DataSource, sha256_file
@@ -99,6 +99,8 @@ def run(
 ) -> RunSummary:
     """Run (or resume, or extend) one model on one task. Pass ``backend`` to reuse a loaded model."""
     spec = resolve_spec(spec)
+    if backend is None:
+        BACKENDS.get(spec.backend_name)  # an unknown model backend fails before any data is loaded
     reporter = reporter or Reporter(None)
     task = task or load_task(spec)
     problems = select_problems(task, spec)
