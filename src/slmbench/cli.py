@@ -116,7 +116,8 @@ def _scores_table(title: str, scores, n_problems: int | None = None) -> Table:
 
 
 def _efficiency_table(eff: dict[str, Any] | None) -> Table | None:
-    if not eff:
+    measured = {k: v for k, v in (eff or {}).items() if v is not None and k != "samples" and not isinstance(v, dict)}
+    if not measured:
         return None
     table = Table(title="efficiency", title_justify="left")
     table.add_column("figure")
@@ -145,6 +146,8 @@ def _print_summary(console: Console, summary, record) -> None:
     eff_table = _efficiency_table(summary.efficiency)
     if eff_table is not None:
         console.print(eff_table)
+    else:
+        console.print("efficiency: not measured for this run (no model ran here: reference or replayed generations)")
     console.print(f"run [bold]{summary.run_id}[/]")
 
 
