@@ -74,3 +74,28 @@ def test_foreign_store(tmp_path: Path) -> None:
     proc = slmbench("run", "--model", "reference", "--task", "humaneval", "--store", "notes.db", cwd=tmp_path)
     assert_user_error(proc, "not an SQLite database")
     assert (tmp_path / "notes.db").read_text() == "not a database"
+
+
+@pytest.mark.parametrize(
+    ("lines", "needles"),
+    [
+        (['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', "{not json"], ["bad.jsonl:2", "JSON"]),
+        (['{"task_id": "HumanEval/9999", "completion": "x"}'], ["bad.jsonl:1", "HumanEval/9999"]),
+        (['{"task_id": "HumanEval/0"}'], ["bad.jsonl:1", "completion"]),
+    ],
+)
+def test_malformed_samples_file_leaves_no_run_behind(tmp_path: Path, lines: list[str], needles: list[str]) -> None:
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "results.json"
+    proc = slmbench(
+        "score", "--samples", "bad.jsonl", "--task", "humaneval", "--n", "1", "--store", "s.db", "--output", str(out),
+        cwd=tmp_path,
+    )
+    assert_user_error(proc, *needles)
+    assert not out.exists()
+    if (tmp_path / "s.db").exists():
+        import sqlite3
+
+        db = sqlite3.connect(tmp_path / "s.db")
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+        db.close()

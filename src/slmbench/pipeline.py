@@ -104,9 +104,15 @@ def run(
     reporter = reporter or Reporter(None)
     task = task or load_task(spec)
     problems = select_problems(task, spec)
-    record = store.begin_run(spec, dataset_checksum=task.dataset_checksum(), environment=environment())
-
-    generated = _generate(spec, store, record, task, problems, backend, reporter)
+    # A samples file is read (and rejected if malformed) before the run is recorded, so a bad
+    # file leaves nothing behind in the store.
+    owned = open_backend(spec, task, problems) if backend is None and spec.model == "replay" else None
+    try:
+        record = store.begin_run(spec, dataset_checksum=task.dataset_checksum(), environment=environment())
+        generated = _generate(spec, store, record, task, problems, backend or owned, reporter)
+    finally:
+        if owned is not None:
+            owned.close()
     store.set_status(record.run_id, "executing")
     executed = _execute(spec, store, record, task, problems, executor, reporter)
     store.set_status(record.run_id, "scoring")
@@ -137,11 +143,14 @@ def _generation_requests(spec: RunSpec, store: Store, run_id: str, task: Task, p
     return requests
 
 
-def open_backend(spec: RunSpec, task: Task) -> Backend:
-    """Instantiate the spec's backend (replay gets its samples file and the task to check ids)."""
+def open_backend(spec: RunSpec, task: Task, problems: Sequence[Problem] | None = None) -> Backend:
+    """Instantiate the spec's backend (replay gets its samples file, the task and the problems
+    it must cover, so that a bad file is rejected before anything is stored)."""
     extra: dict[str, Any] = {}
     if spec.model == "replay":
-        extra = {"samples": spec.samples, "samples_format": spec.samples_format, "task": task}
+        extra = {"samples": spec.samples, "samples_format": spec.samples_format, "task": task, "n": spec.n}
+        if problems is not None:
+            extra["problem_ids"] = [p.problem_id for p in problems]
     return create_backend(spec.model, spec.model_args, chat=spec.chat, **extra)
 
 
