@@ -41,7 +41,8 @@ OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="write th
 
 
 def _console(quiet: bool = False) -> Console:
-    return Console(quiet=quiet, highlight=False)
+    # piped output (files, CI logs) gets wide tables instead of wrapped run ids
+    return Console(quiet=quiet, highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""The main commands end to end on real data: the reference backend is the pipeline's self-check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def slmbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slmbench", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def test_reference_run_passes_every_humaneval_problem(tmp_path: Path) -> None:
+    proc = slmbench(
+        "run", "--model", "reference", "--task", "humaneval", "--n", "1", "--k", "1", "--quiet", "--output", "r.json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n_problems"] == 164
+    assert result["scores"]["pass@1"]["value"] == 1.0
+    assert len(result["per_problem"]) == 164
+
+    shown = slmbench("show", result["run_id"], "--output", "shown.json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "pass@1" in shown.stdout and "1.000" in shown.stdout
+    assert json.loads((tmp_path / "shown.json").read_text())["scores"] == result["scores"]
+
+    listed = slmbench("show", cwd=tmp_path)
+    assert result["run_id"] in listed.stdout
+
+
+def test_default_k_beyond_n_is_dropped_with_a_note(tmp_path: Path) -> None:
+    proc = slmbench("run", "--model", "reference", "--task", "humaneval", "--n", "2", "--limit", "3", "-o", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "pass@5, pass@10 dropped" in proc.stderr
+    assert set(json.loads((tmp_path / "r.json").read_text())["scores"]) == {"pass@1"}
+
+
+def test_list_names_tasks_backends_and_languages(tmp_path: Path) -> None:
+    proc = slmbench("list", cwd=tmp_path)
+    assert proc.returncode == 0
+    for name in ("humaneval", "reference", "replay", "python"):
+        assert name in proc.stdout
