@@ -1,0 +1,195 @@
+"""MBPP (Austin et al., 2021): crowd-sourced entry-level Python problems, three asserts each.
+
+Three tasks, one class (:meth:`MBPP.for_name`):
+
+- ``mbpp``: the 500-task test split (task ids 11-510), the set the BigCode harness's ``mbpp`` uses;
+- ``mbpp-full``: all 974 tasks of ``mbpp.jsonl``;
+- ``mbpp-sanitized``: the 427 hand-checked tasks of ``sanitized-mbpp.json`` (all its splits).
+
+Data, first found wins: the data directory (``mbpp/mbpp.jsonl``, ``mbpp/sanitized-mbpp.json``),
+then, with ``allow_download``, the hub dataset ``google-research-datasets/mbpp`` (config ``full``
+or ``sanitized``; for ``mbpp-full`` and ``mbpp-sanitized`` every split is read and ordered by task id).
+
+Prompt and stop sequences follow bigcode-evaluation-harness ``bigcode_eval/tasks/mbpp.py``
+(InCoder style, zero-shot): the description and the first test in a docstring,
+``'\"\"\"\\n' + text + '\\n' + test_list[0] + '\\n\"\"\"\\n'``; generation stops at ``"\\nclass"``,
+``"\\nassert"``, ``'\\n\"\"\"'``, ``"\\nprint"``, ``"\\nif"``, ``"\\n<|/"``, ``"\\n```"``. The solution
+is the prompt plus the continuation (the docstring is a harmless expression statement).
+
+Test program: solution, ``test_setup_code`` (full MBPP; the harness drops it, which makes the few
+tasks that need it fail even with their reference code) or ``test_imports`` (sanitized), then the
+three asserts of ``test_list``. ``challenge_test_list`` is not used (neither does the harness).
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from slmbench.data import DataSource, load_hub_dataset, read_json, read_jsonl, sha256_file, sha256_rows
+from slmbench.errors import UserError, at
+from slmbench.tasks.base import CompletionForm, Task
+from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
+
+HUB_DATASET = "google-research-datasets/mbpp"
+HUB_SPLITS = ("train", "test", "validation", "prompt")
+TEST_IDS = range(11, 511)  # the README's test split
+
+# bigcode-evaluation-harness bigcode_eval/tasks/mbpp.py (also mbppplus.py)
+MBPP_STOP_SEQUENCES = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
+
+
+def mbpp_prompt(description: str, first_test: str) -> str:
+    return f'"""\n{description}\n{first_test}\n"""\n'
+
+
+def wrong_solution(reference_code: str, names: Sequence[str] | None = None) -> str:
+    """A plausible wrong answer: the reference, with each top-level function redefined to return
+    None. It compiles and defines every name the tests use, so it fails on the tests' assertions
+    about values, not on a NameError."""
+    if names is None:
+        try:
+            with warnings.catch_warnings():  # dataset code has "\w" in plain strings: not our concern here
+                warnings.simplefilter("ignore")
+                tree = ast.parse(reference_code)
+        except SyntaxError:
+            return reference_code + "\nraise AssertionError('wrong solution')\n"
+        names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    lines = [reference_code.rstrip("\n"), ""]
+    for name in names:
+        lines += [f"def {name}(*args, **kwargs):", "    return None", ""]
+    return "\n".join(lines)
+
+
+def _text(row: dict[str, Any], key: str, where: object, lineno: int | None) -> str:
+    value = row.get(key)
+    if not isinstance(value, str):
+        raise UserError(f"{at(where, lineno)}: field {key} must be a string", hint="is this an MBPP data file?")
+    return value
+
+
+def _str_list(row: dict[str, Any], key: str, where: object, lineno: int | None) -> list[str]:
+    value = row.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(
+            f"{at(where, lineno)}: field {key} must be a list of strings", hint="is this an MBPP data file?"
+        )
+    return value
+
+
+class MBPP(Task):
+    name = "mbpp"
+    languages = ("python",)
+    description = "MBPP: 974 entry-level Python problems with 3 asserts each (Google, 2021)"
+    default_stop_sequences: ClassVar[tuple[str, ...]] = MBPP_STOP_SEQUENCES
+
+    VARIANTS: ClassVar[dict[str, str]] = {"mbpp": "test", "mbpp-full": "full", "mbpp-sanitized": "sanitized"}
+
+    def __init__(
+        self,
+        source: DataSource | None = None,
+        *,
+        stop_sequences: Sequence[str] | None = None,
+        variant: str = "test",
+        timeout_s: float | None = None,
+    ) -> None:
+        if variant not in ("test", "full", "sanitized"):
+            raise UserError(f"unknown MBPP variant {variant!r}", hint="use test, full or sanitized")
+        super().__init__(source, stop_sequences=stop_sequences)
+        self.variant = variant
+        self.name = {v: k for k, v in self.VARIANTS.items()}[variant]  # type: ignore[misc]
+        self.timeout_s = timeout_s
+        self.source_description: str | None = None
+
+    @classmethod
+    def for_name(cls, name: str, **kwargs: Any) -> MBPP:
+        if name not in cls.VARIANTS:
+            raise UserError(f"unknown MBPP task {name!r}", hint=f"use one of {', '.join(cls.VARIANTS)}")
+        return cls(variant=cls.VARIANTS[name], **kwargs)
+
+    # ---- data -------------------------------------------------------------------------
+    def load(self) -> tuple[list[Problem], str]:
+        sanitized = self.variant == "sanitized"
+        rel = "mbpp/sanitized-mbpp.json" if sanitized else "mbpp/mbpp.jsonl"
+        local = self.source.find(rel, rel + ".gz")
+        if local is not None:
+            self.source_description = f"data directory: {local}"
+            if sanitized:
+                data = read_json(local)
+                if not isinstance(data, list):
+                    raise UserError(f"{local}: expected a JSON array of tasks", hint="is this sanitized-mbpp.json?")
+                rows: list[tuple[int | None, dict]] = [(None, r) for r in data]
+            else:
+                rows = list(read_jsonl(local))
+            checksum = sha256_file(local)
+            where: object = local
+        elif self.source.allow_download:
+            config = "sanitized" if sanitized else "full"
+            splits = ("test",) if self.variant == "test" else HUB_SPLITS
+            hub_rows = [
+                r for s in splits for r in load_hub_dataset(HUB_DATASET, name=config, split=s, source=self.source)
+            ]
+            hub_rows.sort(key=lambda r: int(r["task_id"]))
+            rows = [(None, r) for r in hub_rows]
+            checksum = sha256_rows(hub_rows)
+            where = f"hub:{HUB_DATASET}/{config}"
+            self.source_description = f"hub: {HUB_DATASET} ({config})"
+        else:
+            raise UserError(
+                f"MBPP data not found: no {rel} in {self.source.data_dir or '(no data directory)'}",
+                hint="put mbpp.jsonl / sanitized-mbpp.json under <data-dir>/mbpp/, or pass --allow-download",
+            )
+        problems = []
+        for lineno, row in rows:
+            if not isinstance(row, dict):
+                raise UserError(f"{at(where, lineno)}: expected a JSON object per task")
+            if self.variant == "test" and int(row.get("task_id", 0)) not in TEST_IDS:
+                continue
+            problems.append(self._problem(row, where, lineno))
+        if not problems:
+            raise UserError(f"{where}: no MBPP problems found", hint="the file should hold MBPP's tasks")
+        return problems, checksum
+
+    def _problem(self, row: dict[str, Any], where: object, lineno: int | None) -> Problem:
+        sanitized = self.variant == "sanitized"
+        for key in ("task_id", "code", "test_list", "prompt" if sanitized else "text"):
+            if key not in row:
+                raise UserError(f"{at(where, lineno)}: missing field {key}", hint="is this an MBPP data file?")
+        description = _text(row, "prompt" if sanitized else "text", where, lineno)
+        tests = _str_list(row, "test_list", where, lineno)
+        if not tests:
+            raise UserError(f"{at(where, lineno)}: test_list is empty")
+        setup = _str_list(row, "test_imports", where, lineno) if sanitized else [row.get("test_setup_code") or ""]
+        code = _text(row, "code", where, lineno).replace("\r\n", "\n")
+        return Problem(
+            task=self.name,
+            problem_id=str(row["task_id"]),
+            prompt=mbpp_prompt(description, tests[0]),
+            language="python",
+            reference=code,
+            tests="\n".join(tests),
+            meta={"setup": "\n".join(s for s in setup if s), "description": description},
+        )
+
+    # ---- generation -------------------------------------------------------------------
+    def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
+        return problem.reference, "continuation"
+
+    def postprocess(self, problem: Problem, completion: Completion, form: CompletionForm) -> str:
+        if form == "program":
+            return completion.text
+        return problem.prompt + completion.text
+
+    # ---- scoring ----------------------------------------------------------------------
+    def limits(self, problem: Problem) -> ExecLimits:
+        return ExecLimits() if self.timeout_s is None else ExecLimits(timeout_s=self.timeout_s)
+
+    def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
+        parts = [solution, problem.meta.get("setup", ""), problem.tests]
+        return ExecRequest(key="", language="python", program="\n".join(p for p in parts if p) + "\n", limits=limits)
+
+    def selftest_cases(self, problem: Problem) -> list[tuple[str, str, bool]]:
+        ref = problem.prompt + problem.reference
+        return [("canonical", ref, True), ("wrong", problem.prompt + wrong_solution(problem.reference), False)]
