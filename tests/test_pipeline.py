@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.fakes import CountingTask, FakeExecutor, ScriptedBackend
 
 from slmbench import pipeline
 from slmbench.metrics.passk import pass_at_k
 from slmbench.spec import RunSpec
 from slmbench.store import Store
-from tests.fakes import CountingTask, FakeExecutor, ScriptedBackend
 
 
 def _run(store: Store, n: int, **kw):

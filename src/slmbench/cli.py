@@ -395,22 +395,26 @@ def doctor() -> None:
 @study_app.command("run")
 def study_run(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml")],
+    data_dir: DataDirOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="report folder (default: the study's)")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run every model x task pair of the study that is not done yet, then build the report."""
     from slmbench.study import run_study
 
-    run_study(study_file, console=_console(quiet), quiet=quiet)
+    run_study(study_file, console=_console(quiet), quiet=quiet, data_dir=data_dir, output=output)
 
 
 @study_app.command("report")
 def study_report(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml")],
+    data_dir: DataDirOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="report folder (default: the study's)")] = None,
 ) -> None:
     """Build the study's report (HTML, CSV, JSON, LaTeX) from the store without running anything."""
     from slmbench.study import build_report
 
-    build_report(study_file, console=_console())
+    build_report(study_file, console=_console(), data_dir=data_dir, output=output)
 
 
 def _version(value: bool) -> None:
