@@ -242,7 +242,7 @@ def score(
     samples: Annotated[Path, typer.Option("--samples", "-s", help="generations made elsewhere (JSONL or JSON)")],
     task: Annotated[str, typer.Option("--task", "-t")],
     format: Annotated[
-        str | None, typer.Option("--format", help="human-eval | evalplus | bigcode (default: detected)")
+        str | None, typer.Option("--format", help="human-eval | evalplus | bigcode | multiple (default: detected)")
     ] = None,
     n: Annotated[int | None, typer.Option(help="samples per problem (default: as many as every task has)")] = None,
     k: Annotated[str, typer.Option(help="pass@k values, comma-separated")] = "1,5,10",

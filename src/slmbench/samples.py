@@ -11,6 +11,9 @@ for users:
 ``bigcode``     JSON list, one entry per problem in dataset order, each a list of whole programs
                 (the harness's ``generations.json``, already prompt + post-processed continuation),
                 run as is.
+``multiple``    JSONL rows ``{"task_id", "generation"}`` as DeepSeek-Coder's and Qwen2.5-Coder's
+                MultiPL-E evaluation writes them: ``generation`` is prompt + completion already cut
+                at the stop tokens; the task appends its tests, as MultiPL-E does.
 
 Every sample comes out as a whole program (form ``"program"``) so that the task's own prompt
 handling (e.g. HumanEval's stripped prompt) never changes what another evaluator ran. "prompt" is
@@ -31,8 +34,8 @@ from slmbench.data import open_text, read_jsonl
 from slmbench.errors import UserError, at
 from slmbench.tasks.base import CompletionForm, Task
 
-SamplesFormat = Literal["human-eval", "evalplus", "bigcode"]
-FORMATS: tuple[str, ...] = ("human-eval", "evalplus", "bigcode")
+SamplesFormat = Literal["human-eval", "evalplus", "bigcode", "multiple"]
+FORMATS: tuple[str, ...] = ("human-eval", "evalplus", "bigcode", "multiple")
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,9 @@ def detect_format(path: Path) -> str:
             hint="pass human-eval/EvalPlus JSONL or a BigCode generations.json",
         )
     for _lineno, row in read_jsonl(path):
-        return "evalplus" if "solution" in row else "human-eval"
+        if "solution" in row:
+            return "evalplus"
+        return "multiple" if "generation" in row and "completion" not in row else "human-eval"
     raise UserError(f"{path}: the samples file is empty", hint="pass the file the generation run wrote")
 
 
@@ -164,17 +169,16 @@ def _read_jsonl_rows(path: Path, task: Task | None, fmt: str) -> Iterator[tuple[
             f"{at(path, 1)}: a JSON list, not {fmt} JSON lines",
             hint="this looks like a BigCode generations.json: use --format bigcode or drop --format",
         )
-    wanted = ("solution", "completion") if fmt == "evalplus" else ("completion",)
+    wanted = {"evalplus": ("solution", "completion"), "multiple": ("generation",)}.get(fmt, ("completion",))
     for lineno, row in read_jsonl(path):
         if "task_id" not in row:
             raise UserError(f"{at(path, lineno)}: missing field task_id", hint=f"each {fmt} row needs task_id")
         field_name = next((f for f in wanted if f in row), None)
         if field_name is None:
-            hint = (
-                "each evalplus row needs solution (a whole program) or completion"
-                if fmt == "evalplus"
-                else "each human-eval row needs completion; rows with solution are EvalPlus (--format evalplus)"
-            )
+            hint = {
+                "evalplus": "each evalplus row needs solution (a whole program) or completion",
+                "multiple": "each multiple row needs generation (prompt + completion)",
+            }.get(fmt, "each human-eval row needs completion; rows with solution are EvalPlus (--format evalplus)")
             raise UserError(f"{at(path, lineno)}: missing field {' or '.join(wanted)}", hint=hint)
         task_id, text = row["task_id"], row[field_name]
         if not isinstance(text, str):
@@ -189,7 +193,7 @@ def _read_jsonl_rows(path: Path, task: Task | None, fmt: str) -> Iterator[tuple[
         if problem is None:
             raise _unknown_id(path, lineno, task_id, task)
         # both evaluators execute the dataset prompt followed by the completion, untouched
-        program = text if field_name == "solution" else problem.prompt + text
+        program = text if field_name in ("solution", "generation") else problem.prompt + text
         yield task_id, program, at(path, lineno)
 
 
