@@ -20,6 +20,17 @@ from typing import Any
 from slmbench.errors import UserError, at
 
 DATA_ENV = "SLMBENCH_DATA"
+CACHE_ENV = "SLMBENCH_CACHE"
+
+
+def cache_root() -> Path:
+    """Where derived data is cached (build artefacts, EvalPlus ground truth, Mercury timings):
+    ``$SLMBENCH_CACHE``, else ``$XDG_CACHE_HOME/slmbench``, else ``~/.cache/slmbench``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "slmbench"
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from slmbench.data import cache_root
 from slmbench.execution.languages.base import BuildOutput
 
 
 def default_cache_root() -> Path:
-    env = os.environ.get("SLMBENCH_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slmbench"
+    return cache_root()
 
 
 def build_key(language: str, program: str, extra_files: Mapping[str, str]) -> str:

@@ -50,7 +50,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from slmbench.data import DataSource, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
+from slmbench.data import DataSource, cache_root, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
 from slmbench.errors import UserError, at
 from slmbench.metrics.passk import passk_from_counts
 from slmbench.tasks.base import CompletionForm, ProblemOutcomes, Task
@@ -327,14 +327,6 @@ def _digest_if_large(value: Any, dataset: str, entry_point: str, atol: float) ->
         return None
 
 
-def _cache_root() -> Path:
-    env = os.environ.get("SLMBENCH_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slmbench"
-
-
 class EvalPlus(Task):
     name = "humanevalplus"
     languages = ("python",)
@@ -363,7 +355,7 @@ class EvalPlus(Task):
         super().__init__(source, stop_sequences=stop_sequences)
         self.fmt = fmt
         self.progress = progress
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else _cache_root()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
         self.format: str | None = None  # "evalplus" or "origin", set by load()
         self.source_description: str | None = None
         self._truth: dict[str, dict[str, Any]] | None = None

@@ -40,11 +40,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from slmbench.data import DataSource, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
+from slmbench.data import DataSource, cache_root, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
 from slmbench.errors import UserError, at
 from slmbench.metrics.beyond import beyond_scores, beyond_value
 from slmbench.metrics.passk import passk_scores
 from slmbench.tasks.base import DEFAULT_SUITE, CompletionForm, ProblemOutcomes, Task
+from slmbench.tasks.humaneval import HumanEval
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem, Score
 
 HUB_DATASET = "Elfsong/Mercury"
@@ -136,29 +137,12 @@ def machine_fingerprint() -> str:
     return "|".join((platform.node(), platform.machine(), cpu, sys.version.split()[0], str(os.cpu_count())))
 
 
-def _cache_root() -> Path:
-    env = os.environ.get("SLMBENCH_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slmbench"
-
-
 class Mercury(Task):
     name = "mercury"
     languages = ("python",)
     description = "Mercury: LeetCode problems, correctness (pass@k) and efficiency (Beyond@k) (Du et al., 2024)"
-    default_stop_sequences: ClassVar[tuple[str, ...]] = (
-        "\nclass",
-        "\ndef",
-        "\n#",
-        "\n@",
-        "\nprint",
-        "\nif",
-        "\n```",
-        "<file_sep>",
-        "<｜end▁of▁sentence｜>",
-    )
+    # the BigCode harness's HumanEval stop words plus DeepSeek's end-of-sentence token
+    default_stop_sequences: ClassVar[tuple[str, ...]] = HumanEval.default_stop_sequences + ("<｜end▁of▁sentence｜>",)
 
     def __init__(
         self,
@@ -178,7 +162,7 @@ class Mercury(Task):
         self.executor = executor  # for timing reference solutions; None: one is made when needed
         self.workers = workers
         self.sandbox = sandbox
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else _cache_root()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
         self.source_description: str | None = None
         self._ref_times: dict[str, list[float]] | None = None
 
