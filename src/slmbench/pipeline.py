@@ -151,7 +151,7 @@ def open_backend(spec: RunSpec, task: Task, problems: Sequence[Problem] | None =
         extra = {"samples": spec.samples, "samples_format": spec.samples_format, "task": task, "n": spec.n}
         if problems is not None:
             extra["problem_ids"] = [p.problem_id for p in problems]
-    return create_backend(spec.model, spec.model_args, chat=spec.chat, **extra)
+    return create_backend(spec.model, spec.model_args, chat=spec.chat, allow_download=spec.allow_download, **extra)
 
 
 def _generate(

@@ -495,7 +495,7 @@ TaskFactory = Callable[[RunSpec], Any]
 def _default_backend(model: ModelSpec, spec: RunSpec) -> Backend:
     from slmbench.backends import create_backend
 
-    return create_backend(spec.model, spec.model_args, chat=spec.chat)
+    return create_backend(spec.model, spec.model_args, chat=spec.chat, allow_download=spec.allow_download)
 
 
 def _build_model_files(study: StudySpec, model: ModelSpec, console: Console) -> None:

@@ -48,6 +48,8 @@ class Backend(ABC):
     name: ClassVar[str]
     # "continuation" for base-model runtimes; a chat backend yields "program" completions
     form: CompletionForm = "continuation"
+    # True for runtimes that may fetch weights from a hub: they take an ``allow_download`` kwarg
+    uses_hub: ClassVar[bool] = False
 
     def __init__(self, target: str, args: Mapping[str, str] | None = None, *, chat: bool = False) -> None:
         self.target = target
