@@ -143,3 +143,30 @@ def first_error_line(text: str) -> str:
     if any(ln.startswith("Traceback") for ln in lines):
         return lines[-1][:500]
     return lines[0][:500]
+
+
+def judge_by_markers(
+    outcome: Outcome, failed_markers: Sequence[str], error_markers: Sequence[str] = ()
+) -> tuple[Verdict, str]:
+    """A verdict for test programs of compiled and scripting languages: passed iff exit 0 and
+    the token arrived; otherwise FAILED when the output shows a failed assertion (a line holding
+    one of ``failed_markers``), ERROR when it does not (exception, crash, signal). The message is
+    that line, else the first line holding one of ``error_markers``, else the first error line."""
+    if outcome.timed_out:
+        return Verdict.TIMEOUT, "timed out"
+    if outcome.exit_code == 0 and outcome.token_seen:
+        return Verdict.PASSED, ""
+    lines = [ln.strip() for ln in (outcome.stderr + "\n" + outcome.stdout).splitlines() if ln.strip()]
+    failed = next((ln for ln in lines if any(m in ln for m in failed_markers)), "")
+    if failed:
+        return Verdict.FAILED, failed[:500]
+    if outcome.exit_code == 0:
+        return Verdict.FAILED, "exited with status 0 before the tests finished"
+    errored = next((ln for ln in lines if any(m in ln for m in error_markers)), "")
+    if errored:
+        return Verdict.ERROR, errored[:500]
+    if outcome.exit_code is not None and outcome.exit_code < 0:
+        return Verdict.ERROR, f"killed by signal {-outcome.exit_code}"
+    return Verdict.ERROR, first_error_line(outcome.stderr) or first_error_line(outcome.stdout) or (
+        f"exit code {outcome.exit_code}"
+    )

@@ -1,0 +1,226 @@
+"""Samples per second of our language runners against a naive baseline, measured in one run.
+
+Programs: the canonical and buggy solutions of HumanEvalPack (js, java, go, cpp, rust, python)
+and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
+
+- ours: ``Executor`` with a fresh, empty build cache (every program is compiled: no reuse of
+  earlier runs), warm workers, our runners (warm javac, precompiled headers, prebuilt crates,
+  shared Go build cache). Toolchain set-up that happens once per machine (building the headers,
+  crates, Java support classes) is done before timing and reported as ``setup_s``.
+- naive: what MultiPL-E's containers do: per program a fresh temp dir and one subprocess that
+  compiles and runs it (``g++ && ./a.out``, ``javac && java -ea``, ``go test``, a cargo project
+  with the crates in a shared target dir as the BigCode harness keeps it, ``node``/``php``/...),
+  with the same number of parallel workers.
+
+Both sides get the same per-program time limit (``--timeout``, default 3 s: some buggy solutions
+loop forever; CPU seconds for ours, wall seconds for the baseline). Starting our workers is paid
+once per run and reported apart (``worker_startup_s``).
+
+Prints one JSON line: per language samples/s of both, the ratio, and whether the target is met
+(>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from slmbench.data import DataSource
+from slmbench.execution.pool import Executor
+from slmbench.tasks import create_task
+from slmbench.types import ExecLimits
+
+TASKS = {
+    "cpp": "humanevalpack-cpp",
+    "java": "humanevalpack-java",
+    "go": "humanevalpack-go",
+    "rust": "humanevalpack-rust",
+    "javascript": "humanevalpack-js",
+    "python": "humanevalpack-python",
+    "php": "multiple-php",
+    "ruby": "multiple-rb",
+    # MultiPL-E's C++ and Java include much more (<bits/stdc++.h>, javatuples): measured apart
+    "cpp/multiple": "multiple-cpp",
+    "java/multiple": "multiple-java",
+}
+TARGET = {"cpp": 3.0, "java": 3.0, "go": 3.0, "rust": 3.0}
+
+SOURCE = {
+    "cpp": "main.cpp",
+    "java": "Main.java",
+    "go": "main_test.go",
+    "rust": "src/main.rs",
+    "javascript": "main.js",
+    "python": "main.py",
+    "php": "main.php",
+    "ruby": "main.rb",
+}
+
+
+def programs(label: str, data_dir: Path, limit: int, timeout_s: float) -> list:
+    task = create_task(TASKS[label], source=DataSource(data_dir=data_dir))
+    limits = ExecLimits(timeout_s=timeout_s)
+    reqs = []
+    for problem in task.problems()[: limit or None]:
+        for label, solution, _ in task.selftest_cases(problem):
+            for req in task.programs(problem, solution, limits).values():
+                reqs.append(dataclasses.replace(req, key=f"{problem.problem_id}#{label}"))
+    return reqs
+
+
+def naive_command(lang: str, work: Path, shared: Path, program: str) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    if lang == "cpp":
+        return ["sh", "-c", "g++ -std=c++17 -o a.out main.cpp -lcrypto && ./a.out"], env
+    if lang == "java":
+        from slmbench.execution.languages.java import main_class, support_dir
+
+        cp = f".:{support_dir()}"  # for org.javatuples (MultiPL-E)
+        return ["sh", "-c", f"javac -cp {cp} Main.java && java -ea -cp {cp} {main_class(program)}"], env
+    if lang == "go":
+        env.update(GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=str(shared / "gocache"), GOFLAGS="")
+        return ["go", "test"], env
+    if lang == "rust":
+        env.update(CARGO_TARGET_DIR=str(shared / "target"), CARGO_HOME=str(shared / "cargo-home"))
+        return ["cargo", "test", "--offline", "--quiet"], env
+    if lang == "javascript":
+        from slmbench.execution.languages.javascript import npm_global_root
+
+        env["NODE_PATH"] = npm_global_root()
+        return ["node", "main.js"], env
+    return {"python": ["python3", "main.py"], "php": ["php", "main.php"], "ruby": ["ruby", "main.rb"]}[lang], env
+
+
+def naive_prepare(lang: str, work: Path, program: str) -> None:
+    path = work / SOURCE[lang]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(program)
+    if lang == "rust":
+        from slmbench.execution.languages.rust import CARGO_CONFIG, RAND_COMPAT
+
+        (work / "Cargo.toml").write_text(
+            '[package]\nname = "sample"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+            'rand = { path = "../rand_compat" }\nregex = "1"\nmd5 = "0.7"\n'
+        )
+        (work / ".cargo").mkdir()
+        (work / ".cargo" / "config.toml").write_text(CARGO_CONFIG)
+        compat = work.parent / "rand_compat"
+        if not compat.exists():
+            (compat / "src").mkdir(parents=True, exist_ok=True)
+            (compat / "Cargo.toml").write_text(
+                '[package]\nname = "rand"\nversion = "0.4.6"\nedition = "2021"\n\n'
+                '[dependencies]\nrand08 = { package = "rand", version = "0.8" }\n'
+            )
+            (compat / "src" / "lib.rs").write_text(RAND_COMPAT)
+
+
+def run_naive(lang: str, reqs: list, workers: int, root: Path) -> float:
+    shared = root / "shared"
+    shared.mkdir(parents=True, exist_ok=True)
+
+    def one(i_req):
+        i, req = i_req
+        work = root / f"s{i}"
+        work.mkdir()
+        try:
+            naive_prepare(lang, work, req.program)
+            argv, env = naive_command(lang, work, shared, req.program)
+            try:  # the same time limit as ours (wall clock here, CPU time there: in the baseline's favour)
+                subprocess.run(argv, cwd=work, env=env, capture_output=True, timeout=req.limits.timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if lang == "rust":  # the crates are compiled once into the shared target dir, as BigCode keeps it
+        warm = dataclasses.replace(reqs[0], limits=dataclasses.replace(reqs[0].limits, timeout_s=600))
+        one((-1, warm))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, enumerate(reqs)))
+    return time.perf_counter() - start
+
+
+def run_ours(reqs: list, workers: int, cache: Path) -> tuple[float, float]:
+    """(seconds for the programs, seconds to start the workers): worker start-up is paid once
+    per run, whatever its size, so it is reported apart."""
+    start = time.perf_counter()
+    with Executor(workers=workers, cache_dir=cache) as ex:
+        ex.isolation  # noqa: B018 - starts the workers
+        started = time.perf_counter()
+        n = sum(1 for _ in ex.run(reqs))
+        done = time.perf_counter()
+    assert n == len(reqs)
+    return done - started, started - start
+
+
+def setup(lang: str, reqs: list, workers: int, cache: Path) -> float:
+    """One-time toolchain set-up, not timed: precompiled headers (one per distinct set of leading
+    includes), crates, Java support classes, the standard library in Go's build cache."""
+    start = time.perf_counter()
+    if lang == "cpp":
+        from slmbench.execution.languages.cpp import leading_includes, pch_dir
+
+        for includes in {leading_includes(r.program) for r in reqs}:
+            if includes:
+                pch_dir(includes)
+    with Executor(workers=1, cache_dir=cache) as ex:
+        list(ex.run(reqs[:1]))
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("SLMBENCH_DATA", "../shared/data"))
+    parser.add_argument("--langs", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)}")
+    parser.add_argument("--limit", type=int, default=40, help="problems per language (0 = all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, help="per-program time limit, both sides (buggy solutions loop)"
+    )
+    args = parser.parse_args(argv)
+    out: dict[str, object] = {
+        "benchmark": "multilang_throughput",
+        "workers": args.workers,
+        "limit": args.limit,
+        "timeout_s": args.timeout,
+    }
+    langs: dict[str, dict[str, object]] = {}
+    for label in args.langs.split(","):
+        lang = label.split("/")[0]
+        reqs = programs(label, Path(args.data_dir), args.limit, args.timeout)
+        with tempfile.TemporaryDirectory(prefix="slmbench-bench-") as tmp:
+            root = Path(tmp)
+            setup_s = setup(lang, reqs, args.workers, root / "setup-cache")
+            ours_s, startup_s = run_ours(reqs, args.workers, root / "cache")
+            naive_s = run_naive(lang, reqs, args.workers, root / "naive")
+        ours, naive = len(reqs) / ours_s, len(reqs) / naive_s
+        target = TARGET.get(lang, 1.0)
+        langs[label] = {
+            "samples": len(reqs),
+            "ours_per_s": round(ours, 2),
+            "naive_per_s": round(naive, 2),
+            "ratio": round(ours / naive, 2),
+            "target": target,
+            "met": ours / naive >= target,
+            "setup_s": round(setup_s, 1),
+            "worker_startup_s": round(startup_s, 2),
+        }
+        print(f"{label}: {langs[label]}", file=sys.stderr)
+    out["languages"] = langs
+    out["load_average"] = os.getloadavg()[0]
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

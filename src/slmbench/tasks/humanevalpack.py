@@ -1,0 +1,202 @@
+"""HumanEvalPack synthesis (Muennighoff et al., 2023): HumanEval in six languages, with the
+canonical and a deliberately buggy solution for every problem.
+
+Tasks ``humanevalpack-{python,js,java,go,cpp,rust}``. Data, first found wins: the data directory
+(``humanevalpack/humanevalpack_<lang>.jsonl``), or the hub dataset ``bigcode/humanevalpack``
+(config ``<lang>``, split ``test``) when downloads are allowed.
+
+The model continues ``prompt``. Generation stops where the function ends: Python at the usual
+HumanEval stops; the brace languages at the first closing brace in column 0 (``"\\n}"``; Java's
+method at ``"\\n    }\\n"``), after which the task closes the function (and Java's class) again.
+Test programs are ``solution + "\\n" + test`` plus the language's trailer (see
+``execution/languages``). Go needs more: the file is one ``_test.go`` of ``package main`` whose
+imports are the tests' (``testing``, testify) plus those of the prompt that the code uses (Go
+rejects unused imports, and a model's body may not use all that the prompt imports).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from slmbench.data import DataSource, load_hub_dataset, read_jsonl, require_fields, sha256_file, sha256_rows
+from slmbench.errors import UserError, at
+from slmbench.tasks.base import CompletionForm, Task, truncate_at_stop
+from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
+
+HUB_DATASET = "bigcode/humanevalpack"
+FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
+
+
+# language key in the task name -> (executor language, stop sequences, closer appended after a stop)
+LANGS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
+    "python": ("python", ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```", '\n"""', "\n'''"), ""),
+    "js": ("javascript", ("\n}", "\n```"), "\n}\n"),
+    "java": ("java", ("\n    }\n", "\n```"), "\n    }\n}\n"),
+    "go": ("go", ("\n}", "\n```"), "\n}\n"),
+    "cpp": ("cpp", ("\n}", "\n```"), "\n}\n"),
+    "rust": ("rust", ("\n}", "\n```"), "\n}\n"),
+}
+
+# Standard Go packages a solution may use without importing them in the prompt: the task adds
+# the import when the code refers to the package (as the BigCode harness does).
+GO_PACKAGES = (
+    "math",
+    "strings",
+    "fmt",
+    "strconv",
+    "sort",
+    "time",
+    "bytes",
+    "regexp",
+    "unicode",
+    "math/rand",
+    "crypto/md5",
+    "encoding/hex",
+    "reflect",
+    "os",
+)
+_GO_IMPORT_BLOCK = re.compile(r"^import\s*\((.*?)\)\s*$|^import\s+(\"[^\"]+\")\s*$", re.MULTILINE | re.DOTALL)
+_GO_PACKAGE = re.compile(r"^package\s+\w+\s*$", re.MULTILINE)
+# comments, string and rune literals: removed before looking for uses of a package
+_GO_NOISE = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|`[^`]*`|\'(?:\\.|[^\'\\\n])+\'', re.DOTALL)
+
+
+class HumanEvalPack(Task):
+    name = "humanevalpack"  # instances carry the full name, e.g. humanevalpack-go
+    languages = tuple(lang for lang, _, _ in LANGS.values())
+    description = "HumanEvalPack synthesis: HumanEval in Python, JS, Java, Go, C++ and Rust (canonical + buggy)"
+
+    # Data defects, each shown by a test in tests/tasks/test_humanevalpack.py.
+    KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+
+    def __init__(
+        self,
+        lang: str = "python",
+        source: DataSource | None = None,
+        *,
+        stop_sequences: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        if lang not in LANGS:
+            raise UserError(f"HumanEvalPack has no language {lang!r}", hint=f"one of {', '.join(LANGS)}")
+        self.lang = lang
+        self.exec_language, stops, self.closer = LANGS[lang]
+        self.name = f"humanevalpack-{lang}"  # type: ignore[misc] - per-instance name of the family
+        self.languages = (self.exec_language,)  # type: ignore[misc]
+        self.default_stop_sequences = stops  # type: ignore[misc]
+        self.known_exceptions = dict(self.KNOWN.get(lang, {}))  # type: ignore[misc]
+        super().__init__(source, stop_sequences=stop_sequences)
+        self.timeout_s = timeout_s
+        self.source_description: str | None = None
+        self._toolchain_checked = False
+
+    @classmethod
+    def for_name(cls, name: str, **kwargs) -> HumanEvalPack:
+        lang = name.removeprefix("humanevalpack-")
+        return cls(lang, **kwargs)
+
+    # ---- data -------------------------------------------------------------------------
+    def load(self) -> tuple[list[Problem], str]:
+        rel = f"humanevalpack/humanevalpack_{self.lang}.jsonl"
+        local = self.source.find(rel, rel + ".gz")
+        if local is not None:
+            self.source_description = f"data directory: {local}"
+            rows = [(row, local, lineno) for lineno, row in read_jsonl(local)]
+            checksum = sha256_file(local)
+        elif self.source.allow_download:
+            hub_rows = load_hub_dataset(HUB_DATASET, name=self.lang, split="test", source=self.source)
+            self.source_description = f"hub: {HUB_DATASET} ({self.lang}, test)"
+            rows = [(row, HUB_DATASET, None) for row in hub_rows]
+            checksum = sha256_rows(hub_rows)
+        else:
+            raise UserError(
+                f"HumanEvalPack {self.lang} data not found: no {rel} in the data directory",
+                hint=f"put {rel} under --data-dir (see docs/languages.md), or pass --allow-download",
+            )
+        problems = [self._problem(row, where, lineno) for row, where, lineno in rows]
+        if not problems:
+            raise UserError(f"{rows and rows[0][1] or rel}: no problems", hint="the file should hold 164 rows")
+        return problems, checksum
+
+    def _problem(self, row: dict, where: object, lineno: int | None) -> Problem:
+        require_fields(row, FIELDS, Path(str(where)), lineno)
+        for key in FIELDS:
+            if not isinstance(row[key], str):
+                raise UserError(f"{at(where, lineno)}: field {key} must be a string", hint="is this HumanEvalPack?")
+        meta = {k: row[k] for k in ("buggy_solution", "import", "test_setup", "declaration") if row.get(k)}
+        return Problem(
+            task=self.name,
+            problem_id=row["task_id"],
+            prompt=row["prompt"],
+            language=self.exec_language,
+            entry_point=row["entry_point"],
+            reference=row["canonical_solution"],
+            tests=row["test"],
+            meta=meta,
+        )
+
+    # ---- generation -------------------------------------------------------------------
+    def postprocess(self, problem: Problem, completion: Completion, form: CompletionForm) -> str:
+        if form == "program":
+            return completion.text
+        text = completion.text
+        cut = truncate_at_stop(text, self.stop_sequences)
+        stopped = len(cut) < len(text) or completion.finish_reason == "stop"
+        return problem.prompt + cut + (self.closer if stopped else "")
+
+    def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
+        return problem.prompt + problem.reference, "program"
+
+    def selftest_cases(self, problem: Problem) -> list[tuple[str, str, bool]]:
+        cases = [("canonical", problem.prompt + problem.reference, True)]
+        buggy = problem.meta.get("buggy_solution")
+        if buggy:
+            cases.append(("buggy", problem.prompt + buggy, False))
+        return cases
+
+    # ---- scoring ----------------------------------------------------------------------
+    def limits(self, problem: Problem) -> ExecLimits:
+        return ExecLimits() if self.timeout_s is None else ExecLimits(timeout_s=self.timeout_s)
+
+    def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
+        if not self._toolchain_checked:
+            from slmbench.toolchains import require
+
+            require(self.exec_language)
+            self._toolchain_checked = True
+        from slmbench.execution.languages import LANGUAGES
+
+        trailer = LANGUAGES.get(self.exec_language)().trailer()
+        if self.lang == "go":
+            text = go_program(solution, problem)
+        else:
+            text = solution + "\n" + problem.tests + "\n"
+        return ExecRequest(key="", language=self.exec_language, program=text + trailer, limits=limits)
+
+
+def _go_imports(block_text: str) -> list[str]:
+    return re.findall(r"\"([^\"]+)\"", block_text)
+
+
+def go_program(solution: str, problem: Problem) -> str:
+    """One ``package main`` test file: the tests' imports, plus each import of the prompt (or a
+    common standard package) that the code refers to, then the code and the tests."""
+    setup = str(problem.meta.get("test_setup", "package main\n"))
+    test_imports = [imp for m in _GO_IMPORT_BLOCK.finditer(setup) for imp in _go_imports(m.group(0))]
+    body = _GO_PACKAGE.sub("", solution)
+    declared = [imp for m in _GO_IMPORT_BLOCK.finditer(body) for imp in _go_imports(m.group(0))]
+    body = _GO_IMPORT_BLOCK.sub("", body)
+    code = body + "\n" + problem.tests
+    imports = list(test_imports)
+    scanned = _GO_NOISE.sub(" ", code)  # "list of strings." in a comment is no use of strings
+    for pkg in dict.fromkeys([*declared, *GO_PACKAGES]):
+        if pkg in imports:
+            continue
+        alias = pkg.rsplit("/", 1)[-1]
+        if re.search(rf"(?<![\w.]){re.escape(alias)}\.", scanned):
+            imports.append(pkg)
+    header = "package main\n\nimport (\n" + "".join(f'    "{imp}"\n' for imp in imports) + ")\n"
+    return header + "\n" + code + "\n"

@@ -1,0 +1,103 @@
+"""`slmbench selftest`: expected results pass, anything else is reported and fails the run,
+except documented data exceptions."""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+import pytest
+from rich.console import Console
+
+from slmbench.data import DataSource
+from slmbench.execution.pool import Executor
+from slmbench.selftest import run_selftest, selftest_task
+from slmbench.tasks.base import Task
+from slmbench.types import ExecLimits, ExecRequest, Problem, Verdict
+
+
+class TinyTask(Task):
+    """Three problems whose reference/buggy behaviour the test controls."""
+
+    name = "tiny"
+    known_exceptions: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, canonical_bodies: dict[str, str], known: dict[str, str] | None = None) -> None:
+        super().__init__(DataSource())
+        self.bodies = canonical_bodies
+        self.known_exceptions = known or {}
+
+    def load(self):
+        problems = [
+            Problem(
+                task=self.name,
+                problem_id=pid,
+                prompt="def add(a, b):\n",
+                reference=body,
+                tests="assert add(2, 3) == 5\n",
+                meta={"buggy_solution": "    return a - b\n"},
+            )
+            for pid, body in self.bodies.items()
+        ]
+        return problems, "tiny"
+
+    def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
+        return ExecRequest(key="", language="python", program=solution + "\n" + problem.tests, limits=limits)
+
+
+GOOD = "    return a + b\n"
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with Executor(workers=2) as ex:
+        yield ex
+
+
+def test_expected_results_make_the_selftest_pass(executor):
+    t = selftest_task(TinyTask({"T/0": GOOD, "T/1": GOOD}), executor)
+    assert t.ok
+    assert t.counts() == {"canonical": (2, 2), "buggy": (2, 2)}
+    assert all(c.result.verdict is Verdict.FAILED for c in t.cases if c.label == "buggy")
+
+
+def test_a_failing_reference_is_unexpected_unless_documented(executor):
+    broken = {"T/0": GOOD, "T/1": "    return a * b\n"}
+    t = selftest_task(TinyTask(broken), executor)
+    assert not t.ok
+    assert [(c.problem_id, c.label) for c in t.unexpected] == [("T/1", "canonical")]
+
+    documented = selftest_task(TinyTask(broken, known={"T/1": "its reference multiplies (test data defect)"}), executor)
+    assert documented.ok
+    assert [(c.problem_id, c.label) for c in documented.tolerated] == [("T/1", "canonical")]
+
+
+def test_run_selftest_prints_a_table_per_task_and_reports(data_dir, executor):
+    out = io.StringIO()
+    console = Console(file=out, width=160)
+    report = run_selftest(
+        ["humanevalpack-python", "humaneval"],
+        DataSource(data_dir=data_dir),
+        limit=4,
+        console=console,
+        executor=executor,
+    )
+    text = out.getvalue()
+    assert report.ok, text
+    assert [t.task for t in report.tasks] == ["humanevalpack-python", "humaneval"]
+    assert report.task("humanevalpack-python").counts() == {"canonical": (4, 4), "buggy": (4, 4)}
+    assert "selftest humanevalpack-python" in text and "selftest humaneval " in text
+    assert "4/4" in text
+
+
+def test_cli_exit_status_follows_the_report(data_dir):
+    from typer.testing import CliRunner
+
+    from slmbench.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["selftest", "--task", "humanevalpack-python", "--limit", "2", "--workers", "1", "--data-dir", str(data_dir)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "humanevalpack-python: ok" in res.output
