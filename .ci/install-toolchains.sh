@@ -32,6 +32,8 @@ want_pkg ruby ruby
 want_pkg bc bc
 want_pkg nodejs node
 want_pkg npm npm
+# headless Chromium renders the study report in the browser tests
+want_pkg chromium chromium
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "install-toolchains: apt-get install ${need[*]}"

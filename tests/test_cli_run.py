@@ -16,7 +16,18 @@ def slmbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_reference_run_passes_every_humaneval_problem(tmp_path: Path) -> None:
     proc = slmbench(
-        "run", "--model", "reference", "--task", "humaneval", "--n", "1", "--k", "1", "--quiet", "--output", "r.json",
+        "run",
+        "--model",
+        "reference",
+        "--task",
+        "humaneval",
+        "--n",
+        "1",
+        "--k",
+        "1",
+        "--quiet",
+        "--output",
+        "r.json",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -35,10 +46,13 @@ def test_reference_run_passes_every_humaneval_problem(tmp_path: Path) -> None:
 
 
 def test_default_k_beyond_n_is_dropped_with_a_note(tmp_path: Path) -> None:
-    proc = slmbench("run", "--model", "reference", "--task", "humaneval", "--n", "2", "--limit", "3", "-o", "r.json", cwd=tmp_path)
+    args = ("run", "--model", "reference", "--task", "humaneval", "--n", "2", "--limit", "3", "-o", "r.json")
+    proc = slmbench(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "pass@5, pass@10 dropped" in proc.stderr
+    assert "pass@5, pass@10 dropped" in proc.stdout
     assert set(json.loads((tmp_path / "r.json").read_text())["scores"]) == {"pass@1"}
+    quiet = slmbench(*args, "--quiet", cwd=tmp_path)
+    assert quiet.stdout == "" and "pass@5, pass@10 dropped" in quiet.stderr
 
 
 def test_list_names_tasks_backends_and_languages(tmp_path: Path) -> None:

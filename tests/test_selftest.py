@@ -101,3 +101,16 @@ def test_cli_exit_status_follows_the_report(data_dir):
     )
     assert res.exit_code == 0, res.output
     assert "humanevalpack-python: ok" in res.output
+
+
+def test_text_tasks_check_bleu_of_the_reference_against_itself(data_dir, executor):
+    from slmbench.tasks import create_task
+
+    task = create_task("codexglue-ruby", source=DataSource(data_dir))
+    report = selftest_task(task, executor, limit=25)
+    assert report.ok
+    by_label = {}
+    for case in report.cases:
+        by_label.setdefault(case.label, set()).add(case.result.verdict)
+    assert by_label == {"reference": {Verdict.PASSED}, "empty": {Verdict.FAILED}}
+    assert len(report.cases) == 50

@@ -163,8 +163,8 @@ def _execute_run(spec, store_path: Path, quiet: bool, output: Path | None) -> No
         with reporter(err_console, quiet=quiet) as rep:
             summary = pipeline.run(spec, store, reporter=rep)
         record = store.run(summary.run_id)
-        if summary.dropped_k:
-            # said on stderr even in quiet mode: a silently missing metric misleads
+        if summary.dropped_k and quiet:
+            # said even in quiet mode: a silently missing metric misleads
             print(
                 f"note: pass@{', pass@'.join(map(str, summary.dropped_k))} dropped (n={summary.n} samples per problem)",
                 file=sys.stderr,

@@ -24,6 +24,7 @@ from slmbench.spec import RunSpec
 from slmbench.store import GenerationRecord, RunRecord, Store
 from slmbench.tasks import create_task
 from slmbench.tasks.base import ProblemOutcomes, SampleOutcome, Task
+from slmbench.toolchains import require as require_toolchain
 from slmbench.types import ExecLimits, ExecRequest, ExecResult, Problem, Score
 
 _KEY_SEP = "\x1f"
@@ -104,6 +105,10 @@ def run(
     reporter = reporter or Reporter(None)
     task = task or load_task(spec)
     problems = select_problems(task, spec)
+    if task.kind == "execution":
+        # a missing compiler or interpreter fails now, with its install command, not after generation
+        for language in task.languages:
+            require_toolchain(language)
     # A samples file is read (and rejected if malformed) before the run is recorded, so a bad
     # file leaves nothing behind in the store.
     owned = open_backend(spec, task, problems) if backend is None and spec.model == "replay" else None

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from slmbench.console import reporter
 from slmbench.data import DataSource
-from slmbench.types import ExecResult
+from slmbench.types import ExecResult, Verdict
 
 _SEP = "\x1f"
 
@@ -95,6 +95,8 @@ def selftest_task(
         problems = [p for p in problems if p.problem_id in wanted]
     if limit:
         problems = problems[:limit]
+    if task.kind == "text":
+        return _selftest_text_task(task, problems, progress)
     requests = []
     expected: dict[str, tuple[str, str, bool]] = {}
     for problem in problems:
@@ -188,3 +190,28 @@ def print_report(report: SelftestReport, console: Console) -> None:
             f"{t.task}: {'ok' if t.ok else f'{len(t.unexpected)} unexpected result(s)'}",
             style="green" if t.ok else "red",
         )
+
+
+def _selftest_text_task(task: Any, problems: Sequence[Any], progress: Any) -> TaskSelftest:
+    """Text tasks run nothing: a case "passes" when the task accepts the text against the
+    problem's reference (for BLEU tasks: the reference scores 100 against itself)."""
+    start = time.perf_counter()
+    cases = []
+    for problem in problems:
+        for label, text, should_pass in task.selftest_cases(problem):
+            ok = task.selftest_passes(problem, text)
+            detail = f"BLEU {task.sample_bleu(problem, text):.2f}" if hasattr(task, "sample_bleu") else ""
+            result = ExecResult(
+                key=_SEP.join((problem.problem_id, label)),
+                verdict=Verdict.PASSED if ok else Verdict.FAILED,
+                message="" if ok else detail,
+            )
+            cases.append(CaseResult(problem.problem_id, label, should_pass, result))
+            if progress is not None:
+                progress.advance(1)
+    return TaskSelftest(
+        task=task.name,
+        cases=tuple(cases),
+        known_exceptions=dict(getattr(task, "known_exceptions", {}) or {}),
+        seconds=time.perf_counter() - start,
+    )

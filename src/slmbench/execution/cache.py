@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -24,13 +25,23 @@ from slmbench.data import cache_root
 from slmbench.execution.languages.base import BuildOutput
 
 
+def runner_fingerprint(obj: object) -> str:
+    """Hash of the source file defining ``obj``'s class."""
+    try:
+        return hashlib.sha256(Path(inspect.getfile(type(obj))).read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return ""
+
+
 def default_cache_root() -> Path:
     return cache_root()
 
 
-def build_key(language: str, program: str, extra_files: Mapping[str, str]) -> str:
+def build_key(language: str, program: str, extra_files: Mapping[str, str], runner: str = "") -> str:
+    """``runner`` fingerprints the code that builds (the language module): a changed runner
+    never reuses builds made by the old one."""
     h = hashlib.sha256()
-    for part in (language, program):
+    for part in (language, runner, program):
         h.update(part.encode())
         h.update(b"\0")
     for name in sorted(extra_files):
@@ -63,12 +74,13 @@ class BuildCache:
         extra_files: Mapping[str, str],
         build: Callable[[Path, Path], BuildOutput],
         prepare: Callable[[Path], None] | None = None,
+        runner: str = "",
     ) -> Build:
         """The build of ``program``: from the cache, or made now by ``build(src, out_dir)``.
 
         ``prepare(staging_dir)`` runs before the build (e.g. to hand the directory to the
         unprivileged build user)."""
-        key = build_key(language, program, extra_files)
+        key = build_key(language, program, extra_files, runner)
         final = self.builds / language / key[:2] / key
         found = _load(final)
         if found is not None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from slmbench.execution import sandbox
-from slmbench.execution.cache import BuildCache, default_cache_root, write_files
+from slmbench.execution.cache import BuildCache, default_cache_root, runner_fingerprint, write_files
 from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language, Outcome, first_error_line
 from slmbench.types import ExecLimits, Verdict
 
@@ -77,6 +77,7 @@ class Worker:
     def __init__(self, isolation: sandbox.Isolation, cache_root: Path) -> None:
         self.isolation = isolation
         self.cache = BuildCache(cache_root)
+        self._fingerprints: dict[str, str] = {}
         self.toolchain_home = cache_root / "toolchain"
         if isolation.private_tmp:
             os.makedirs(sandbox.WORK_ROOT, mode=0o755, exist_ok=True)
@@ -163,7 +164,7 @@ class Worker:
             def build(src: Path, out_dir: Path) -> Any:
                 return lang.build(src, out_dir, self._command_runner(lang, limits), limits.compile_timeout_s)
 
-            built = self.cache.get(lang.name, lang.source_file, program, extra, build)
+            built = self.cache.get(lang.name, lang.source_file, program, extra, build, runner=self._fingerprint(lang))
             compile_s = 0.0 if built.cached else built.output.seconds
             if not built.output.ok:
                 return _result(Verdict.COMPILE_ERROR, built.output.message or "compilation failed", compile_s=compile_s)
@@ -191,6 +192,11 @@ class Worker:
         res = judge_outcome(lang, obs, token, limits)
         res["compile_s"] = compile_s
         return res
+
+    def _fingerprint(self, lang: Language) -> str:
+        if lang.name not in self._fingerprints:
+            self._fingerprints[lang.name] = runner_fingerprint(lang)
+        return self._fingerprints[lang.name]
 
     def _command_runner(self, lang: Language, limits: ExecLimits) -> Any:
         """The sandboxed CommandRunner handed to Language.build: no network, rlimits with the
