@@ -88,7 +88,17 @@ def test_malformed_samples_file_leaves_no_run_behind(tmp_path: Path, lines: list
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     out = tmp_path / "results.json"
     proc = slmbench(
-        "score", "--samples", "bad.jsonl", "--task", "humaneval", "--n", "1", "--store", "s.db", "--output", str(out),
+        "score",
+        "--samples",
+        "bad.jsonl",
+        "--task",
+        "humaneval",
+        "--n",
+        "1",
+        "--store",
+        "s.db",
+        "--output",
+        str(out),
         cwd=tmp_path,
     )
     assert_user_error(proc, *needles)

@@ -43,7 +43,9 @@ def _rows(store: Path) -> dict[str, list[tuple]]:
     db = sqlite3.connect(store)
     try:
         return {
-            "generations": db.execute("SELECT problem_id, sample, raw, solution FROM generations ORDER BY 1, 2").fetchall(),
+            "generations": db.execute(
+                "SELECT problem_id, sample, raw, solution FROM generations ORDER BY 1, 2"
+            ).fetchall(),
             "executions": db.execute(
                 "SELECT problem_id, sample, suite, verdict, message FROM executions ORDER BY 1, 2, 3"
             ).fetchall(),

@@ -25,8 +25,10 @@ spec_fields = st.fixed_dictionaries(
         "k": json_values,
         "limit": json_values,
         "shots": json_values,
-        "decoding": json_values | st.fixed_dictionaries({}, optional={"temperature": json_values, "top_p": json_values}),
-        "execution": json_values | st.fixed_dictionaries({}, optional={"sandbox": json_values, "timeout_s": json_values}),
+        "decoding": json_values
+        | st.fixed_dictionaries({}, optional={"temperature": json_values, "top_p": json_values}),
+        "execution": json_values
+        | st.fixed_dictionaries({}, optional={"sandbox": json_values, "timeout_s": json_values}),
         "bootstrap": json_values,
         "unexpected": json_values,
     },
