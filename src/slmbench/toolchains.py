@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -78,13 +79,23 @@ def language_status(name: str) -> list[Status]:
     lang = LANGUAGES.get(name)()
     rows = []
     for tool in lang.tools:
-        version = tool.version()
+        version = _twice(tool.version)
         rows.append(Status(name, tool.executable, version is not None, version or "missing", tool.install))
     checks = getattr(lang, "checks", None)
     for check in checks() if checks is not None else ():
-        detail = check.probe()
+        detail = _twice(check.probe)
         rows.append(Status(name, check.name, detail is not None, detail or "missing", check.install))
     return rows
+
+
+def _twice(probe: Callable[[], str | None]) -> str | None:
+    """A probe that failed is asked once more: on a loaded machine a version command can fail
+    transiently (fork refused, timeout), and calling a toolchain missing then misleads."""
+    found = probe()
+    if found is None:
+        time.sleep(0.5)
+        found = probe()
+    return found
 
 
 def require(language: str) -> None:

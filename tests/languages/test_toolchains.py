@@ -57,7 +57,7 @@ def test_doctor_on_this_machine_reports_every_language_complete():
     out = io.StringIO()
     ok = toolchains.doctor(Console(file=out, width=250))
     missing = [s for name in ALL for s in toolchains.language_status(name) if not s.ok]
-    assert ok, f"toolchains missing: {missing}"
+    assert ok, f"toolchains missing: {missing}\n{out.getvalue()}"
     for name in ALL:
         assert name in out.getvalue()
 
