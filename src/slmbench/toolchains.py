@@ -19,8 +19,8 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
