@@ -25,9 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slmbench.data import cache_root as data_cache_root
 from slmbench.errors import UserError
-
-CACHE_ENV = "SLMBENCH_CACHE"
 
 
 # ---- requirements ---------------------------------------------------------------------------
@@ -147,9 +146,8 @@ def doctor(console=None, languages: Sequence[str] | None = None) -> bool:
 
 # ---- the shared toolchain cache -------------------------------------------------------------
 def cache_root() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slmbench"
-    return base / "toolchains"
+    """The shared toolchain cache (built support classes, crates, precompiled headers)."""
+    return data_cache_root() / "toolchains"
 
 
 def toolchain_fingerprint(*argv_lists: Sequence[str], extra: str = "") -> str:
