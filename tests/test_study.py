@@ -150,7 +150,9 @@ def test_report_names_pairs_not_run_yet(tmp_path: Path) -> None:
     assert "late on count-a" in files.html.read_text()
 
 
-def test_seeds_and_shots_multiply_runs_but_replay_and_reference_ignore_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seeds_and_shots_multiply_runs_but_replay_and_reference_ignore_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SLMBENCH_DATA", raising=False)  # relative paths: the study file's folder
     path = tmp_path / "s.toml"
     (tmp_path / "gen.jsonl").write_text("")
@@ -326,7 +328,9 @@ def test_published_study_reproduces_the_publishers_figures(tmp_path: Path, data_
     assert "heatmap-languages" in files.plots and "multilingual" in {p.stem for p in files.tables}
 
 
-def test_replayed_files_with_programs_in_another_field_and_foreign_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replayed_files_with_programs_in_another_field_and_foreign_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """samples_field rewrites whole programs held under another name; skip_unknown_problems drops
     samples of problems the task does not have (a file made for another benchmark version)."""
     monkeypatch.delenv("SLMBENCH_DATA", raising=False)  # relative paths: the study file's folder

@@ -36,7 +36,43 @@ CRATES = {"rand": "0.8", "regex": "1", "md5": "0.7"}
 EXTERNS = {"rand": "slmbench_rand", "regex": "regex", "md5": "md5"}
 
 RAND_COMPAT = """//! rand 0.4 call forms over rand 0.8 (written for slmbench).
-pub use rand08::{distributions, random, rngs, thread_rng, CryptoRng, Error, RngCore, SeedableRng};
+//! thread_rng() is seeded with a fixed value, as the Python tests seed random.Random(42): a test
+//! that draws random inputs (Rust/32 runs Newton's method on random polynomials, which does not
+//! always converge) must give the same verdict on every run.
+pub use rand08::{distributions, rngs, CryptoRng, Error, RngCore, SeedableRng};
+
+thread_local! {
+    static SEEDED: std::rc::Rc<std::cell::RefCell<rand08::rngs::StdRng>> =
+        std::rc::Rc::new(std::cell::RefCell::new(rand08::rngs::StdRng::seed_from_u64(42)));
+}
+
+pub struct ThreadRng(std::rc::Rc<std::cell::RefCell<rand08::rngs::StdRng>>);
+
+impl rand08::RngCore for ThreadRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.borrow_mut().next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.borrow_mut().next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.borrow_mut().fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand08::Error> {
+        self.0.borrow_mut().try_fill_bytes(dest)
+    }
+}
+
+pub fn thread_rng() -> ThreadRng {
+    SEEDED.with(|r| ThreadRng(r.clone()))
+}
+
+pub fn random<T>() -> T
+where
+    rand08::distributions::Standard: rand08::distributions::Distribution<T>,
+{
+    rand08::Rng::gen(&mut thread_rng())
+}
 
 pub trait Rng: rand08::RngCore {
     fn gen<T>(&mut self) -> T
