@@ -145,7 +145,7 @@ class MBPP(Task):
         for lineno, row in rows:
             if not isinstance(row, dict):
                 raise UserError(f"{at(where, lineno)}: expected a JSON object per task")
-            if self.variant == "test" and int(row.get("task_id", 0)) not in TEST_IDS:
+            if self.variant == "test" and _task_number(row, where, lineno) not in TEST_IDS:
                 continue
             problems.append(self._problem(row, where, lineno))
         if not problems:
@@ -161,7 +161,10 @@ class MBPP(Task):
         tests = _str_list(row, "test_list", where, lineno)
         if not tests:
             raise UserError(f"{at(where, lineno)}: test_list is empty")
-        setup = _str_list(row, "test_imports", where, lineno) if sanitized else [row.get("test_setup_code") or ""]
+        if sanitized:
+            setup = _str_list(row, "test_imports", where, lineno)
+        else:
+            setup = [_text(row, "test_setup_code", where, lineno) if row.get("test_setup_code") else ""]
         code = _text(row, "code", where, lineno).replace("\r\n", "\n")
         return Problem(
             task=self.name,
@@ -193,3 +196,13 @@ class MBPP(Task):
     def selftest_cases(self, problem: Problem) -> list[tuple[str, str, bool]]:
         ref = problem.prompt + problem.reference
         return [("canonical", ref, True), ("wrong", problem.prompt + wrong_solution(problem.reference), False)]
+
+
+def _task_number(row: dict[str, Any], where: object, lineno: int | None) -> int:
+    try:
+        return int(row["task_id"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(
+            f"{at(where, lineno)}: task_id must be MBPP's task number, found {row.get('task_id')!r}",
+            hint="is this an MBPP data file?",
+        ) from None
