@@ -140,3 +140,23 @@ def test_selftest_all_164(tasks, executor, lang):
     assert counts["canonical"][1] == counts["buggy"][1] == 164
     # every documented exception still misbehaves (else the list is stale)
     assert {c.problem_id for c in result.tolerated} == set(tasks[lang].known_exceptions)
+
+
+@pytest.mark.toolchain
+@pytest.mark.slow
+def test_go_95_canonical_depends_on_map_order_so_it_is_a_known_exception(tasks, executor):
+    """Evidence for the listed exception: the same canonical program, run repeatedly, both passes
+    and fails, because Go randomises map iteration and the solution only looks at two keys."""
+    import dataclasses
+
+    task = tasks["go"]
+    assert "Go/95" in task.known_exceptions
+    problem = task.problem("Go/95")
+    (label, solution, _), *_ = task.selftest_cases(problem)
+    assert label == "canonical"
+    requests = []
+    for i in range(24):  # textually distinct copies: no build cache or dedupe shortcut
+        (req,) = task.programs(problem, solution + f"\n// copy {i}\n").values()
+        requests.append(dataclasses.replace(req, key=str(i)))
+    verdicts = {r.verdict.value for r in executor.run(requests)}
+    assert verdicts == {"passed", "failed"}

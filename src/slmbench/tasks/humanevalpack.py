@@ -70,7 +70,15 @@ class HumanEvalPack(Task):
     description = "HumanEvalPack synthesis: HumanEval in Python, JS, Java, Go, C++ and Rust (canonical + buggy)"
 
     # Data defects, each shown by a test in tests/tasks/test_humanevalpack.py.
-    KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        "go": {
+            "Go/95": (
+                "the canonical CheckDictCase stops after the second key (`else { break }`), so its answer "
+                "depends on Go's random map iteration order: it fails about half the runs "
+                "(tests/tasks/test_humanevalpack.py shows both verdicts)"
+            ),
+        },
+    }
 
     def __init__(
         self,
