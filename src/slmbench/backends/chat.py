@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from slmbench.tasks.base import CompletionForm
+from slmbench.tasks.base import CompletionForm, truncate_at_stop
 
 # fence tags that name each language (the first is used in the instruction)
 _TAGS: dict[str, tuple[str, ...]] = {
@@ -80,3 +80,16 @@ def extract_code(answer: str, language: str = "python", entry_point: str = "", p
     first_line = next((ln.strip() for ln in prompt.splitlines() if ln.strip()), "")
     whole = _defines(code, entry_point) or (bool(first_line) and first_line in code) or not prompt
     return Extracted(code=code + "\n" if code else "", form="program" if whole else "continuation", fenced=fenced)
+
+
+def finish_answer(
+    text: str, language: str, entry_point: str, prompt: str, stop_sequences: tuple[str, ...], *, chat: bool, finish: str
+) -> tuple[str, CompletionForm | None, str, dict[str, str]]:
+    """A runtime's raw answer -> (text, form, finish reason, extra usage fields): for chat, the
+    code extracted from the answer (the answer itself kept in extra); otherwise the continuation
+    cut at its first stop sequence, for runtimes that return text past a stop."""
+    if chat:
+        extracted = extract_code(text, language, entry_point, prompt)
+        return extracted.code, extracted.form, finish, {"chat_answer": text}
+    cut = truncate_at_stop(text, stop_sequences)
+    return cut, None, ("stop" if len(cut) < len(text) else finish), {}

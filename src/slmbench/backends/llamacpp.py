@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import extract_code, instruction
+from slmbench.backends.chat import finish_answer, instruction
 from slmbench.backends.hf import check_args, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import EfficiencyMeter, NvmlMeter
 from slmbench.spec import DecodingSpec
-from slmbench.tasks.base import truncate_at_stop
 from slmbench.types import Completion, Usage
 
 _KNOWN_ARGS = {
@@ -171,15 +170,16 @@ class LlamaCppBackend(Backend):
             energy = (e1 - e0) / 1e3 if e1 is not None and e0 is not None else None
             if energy is not None:
                 extra["energy_source"] = "nvml"
-        form = None
-        if self.chat:
-            extracted = extract_code(text, request.problem.language, request.problem.entry_point, request.prompt)
-            extra["chat_answer"] = text
-            text, form = extracted.code, extracted.form
-        else:
-            cut = truncate_at_stop(text, request.stop_sequences)
-            if len(cut) < len(text):
-                text, finish = cut, "stop"
+        text, form, finish, answer = finish_answer(
+            text,
+            request.problem.language,
+            request.problem.entry_point,
+            request.prompt,
+            request.stop_sequences,
+            chat=self.chat,
+            finish=finish,
+        )
+        extra.update(answer)
         return Completion(
             problem_id=request.problem.problem_id,
             sample=sample,

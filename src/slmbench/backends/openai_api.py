@@ -19,11 +19,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import extract_code, instruction
+from slmbench.backends.chat import finish_answer, instruction
 from slmbench.backends.hf import check_args, parse_bool, sample_seed
 from slmbench.errors import UserError
 from slmbench.spec import DecodingSpec
-from slmbench.tasks.base import truncate_at_stop
 from slmbench.types import Completion, Usage
 
 _KNOWN_ARGS = {
@@ -178,15 +177,16 @@ class OpenAIBackend(Backend):
                 attempt += 1
         latency = time.perf_counter() - t0
         extra: dict[str, Any] = {"attempts": attempt + 1}
-        form = None
-        if self.endpoint == "chat":
-            extracted = extract_code(text, request.problem.language, request.problem.entry_point, request.prompt)
-            extra["chat_answer"] = text
-            text, form = extracted.code, extracted.form
-        else:
-            cut = truncate_at_stop(text, request.stop_sequences)
-            if len(cut) < len(text):
-                text, finish = cut, "stop"
+        text, form, finish, answer = finish_answer(
+            text,
+            request.problem.language,
+            request.problem.entry_point,
+            request.prompt,
+            request.stop_sequences,
+            chat=self.endpoint == "chat",
+            finish=finish,
+        )
+        extra.update(answer)
         return Completion(
             problem_id=request.problem.problem_id,
             sample=sample,

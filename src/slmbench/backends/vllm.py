@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import extract_code, instruction
+from slmbench.backends.chat import finish_answer, instruction
 from slmbench.backends.hf import check_args, parse_bool, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import NvmlMeter
 from slmbench.spec import DecodingSpec
-from slmbench.tasks.base import truncate_at_stop
 from slmbench.types import Completion, Usage
 
 _KNOWN_ARGS = {
@@ -175,15 +174,16 @@ class VLLMBackend(Backend):
         result = out.outputs[0]
         text, finish = result.text, result.finish_reason or "length"
         extra: dict[str, Any] = {"latency_attribution": "chunk wall time by token share"}
-        form = None
-        if self.chat:
-            extracted = extract_code(text, request.problem.language, request.problem.entry_point, request.prompt)
-            extra["chat_answer"] = text
-            text, form = extracted.code, extracted.form
-        else:
-            cut = truncate_at_stop(text, request.stop_sequences)
-            if len(cut) < len(text):
-                text, finish = cut, "stop"
+        text, form, finish, answer = finish_answer(
+            text,
+            request.problem.language,
+            request.problem.entry_point,
+            request.prompt,
+            request.stop_sequences,
+            chat=self.chat,
+            finish=finish,
+        )
+        extra.update(answer)
         metrics = getattr(out, "metrics", None)
         ttft = None
         if (
