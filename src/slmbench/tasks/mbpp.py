@@ -186,9 +186,6 @@ class MBPP(Task):
         return problem.prompt + completion.text
 
     # ---- scoring ----------------------------------------------------------------------
-    def limits(self, problem: Problem) -> ExecLimits:
-        return ExecLimits() if self.timeout_s is None else ExecLimits(timeout_s=self.timeout_s)
-
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
         parts = [solution, problem.meta.get("setup", ""), problem.tests]
         return ExecRequest(key="", language="python", program="\n".join(p for p in parts if p) + "\n", limits=limits)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from slmbench.execution.languages.base import Language
 from slmbench.registry import Registry
 
@@ -17,3 +19,9 @@ LANGUAGES.add("rust", "slmbench.execution.languages.rust:Rust")
 LANGUAGES.add("php", "slmbench.execution.languages.php:Php")
 LANGUAGES.add("ruby", "slmbench.execution.languages.ruby:Ruby")
 LANGUAGES.add("shell", "slmbench.execution.languages.shell:Shell")
+
+
+@functools.cache
+def trailer_for(language: str) -> str:
+    """The source a task appends after the tests of ``language`` (see Language.trailer)."""
+    return LANGUAGES.get(language)().trailer()
