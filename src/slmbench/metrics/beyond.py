@@ -38,9 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
-from slmbench.metrics.passk import bootstrap_ci, usable_ks
+from slmbench.metrics.passk import metric_scores, usable_ks
 from slmbench.types import Score
 
 
@@ -80,22 +78,8 @@ def beyond_scores(
     if not per_problem:
         return []
     kept, _ = usable_ks(ks, min(len(v) for _, v in per_problem))
-    n_samples = sum(len(v) for _, v in per_problem)
     scores: list[Score] = []
     for k in kept:
-        name = f"beyond@{k}"
-        values = [beyond_at_k(v, k) for _, v in per_problem]
-        low, high = bootstrap_ci(values, resamples=bootstrap, seed=seed + 1000 + k)
-        scores.append(
-            Score(
-                metric=name,
-                value=float(np.mean(values)),
-                ci_low=low,
-                ci_high=high,
-                n_problems=len(per_problem),
-                n_samples=n_samples,
-            )
-        )
-        for (pid, vals), v in zip(per_problem, values, strict=True):
-            scores.append(Score(metric=name, value=v, n_problems=1, n_samples=len(vals), problem_id=pid))
+        values = [(pid, beyond_at_k(v, k), len(v)) for pid, v in per_problem]
+        scores += metric_scores(f"beyond@{k}", values, bootstrap=bootstrap, seed=seed + 1000 + k)
     return scores

@@ -67,24 +67,30 @@ def passk_from_counts(
     n_min = min(n for _, n, _ in counts)
     kept, _ = usable_ks(ks, n_min)
     scores: list[Score] = []
-    n_samples = sum(n for _, n, _ in counts)
     for k in kept:
-        name = f"{metric_prefix}@{k}{metric_suffix}"
-        per_problem = [pass_at_k(n, c, k) for _, n, c in counts]
-        low, high = bootstrap_ci(per_problem, resamples=bootstrap, seed=seed + k)
-        scores.append(
-            Score(
-                metric=name,
-                value=float(np.mean(per_problem)),
-                ci_low=low,
-                ci_high=high,
-                n_problems=len(counts),
-                n_samples=n_samples,
-            )
-        )
-        for (pid, n, _c), v in zip(counts, per_problem, strict=False):
-            scores.append(Score(metric=name, value=v, n_problems=1, n_samples=n, problem_id=pid))
+        per_problem = [(pid, pass_at_k(n, c, k), n) for pid, n, c in counts]
+        scores += metric_scores(f"{metric_prefix}@{k}{metric_suffix}", per_problem, bootstrap=bootstrap, seed=seed + k)
     return scores
+
+
+def metric_scores(
+    metric: str, per_problem: Sequence[tuple[str, float, int]], *, bootstrap: int, seed: int
+) -> list[Score]:
+    """One task-level Score (mean over problems, bootstrap CI) and one Score per problem, from
+    (problem_id, value, samples) triples."""
+    values = [v for _, v, _ in per_problem]
+    low, high = bootstrap_ci(values, resamples=bootstrap, seed=seed)
+    overall = Score(
+        metric=metric,
+        value=float(np.mean(values)),
+        ci_low=low,
+        ci_high=high,
+        n_problems=len(per_problem),
+        n_samples=sum(n for _, _, n in per_problem),
+    )
+    return [overall] + [
+        Score(metric=metric, value=v, n_problems=1, n_samples=n, problem_id=pid) for pid, v, n in per_problem
+    ]
 
 
 def passk_scores(outcomes, ks: Sequence[int], *, bootstrap: int, seed: int = 0, suite: str = "test") -> list[Score]:

@@ -39,7 +39,7 @@ import numpy as np
 from slmbench.data import DataSource, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
 from slmbench.errors import UserError, at
 from slmbench.metrics.bleu import sentence_bleu
-from slmbench.metrics.passk import bootstrap_ci
+from slmbench.metrics.passk import metric_scores
 from slmbench.tasks.base import CompletionForm, ProblemOutcomes, Task
 from slmbench.types import Completion, Problem, Score
 
@@ -194,25 +194,10 @@ class CodeXGLUE(Task):
             rows.append((po.problem.problem_id, values))
         if not rows:
             return []
-        n_samples = sum(len(v) for _, v in rows)
         scores: list[Score] = []
         for metric, reduce in (("bleu", np.mean), ("bleu/best", np.max), ("bleu/first", lambda v: v[0])):
-            per_problem = [float(reduce(v)) for _, v in rows]
-            low, high = bootstrap_ci(per_problem, resamples=bootstrap, seed=seed)
-            scores.append(
-                Score(
-                    metric=metric,
-                    value=float(np.mean(per_problem)),
-                    ci_low=low,
-                    ci_high=high,
-                    n_problems=len(rows),
-                    n_samples=n_samples,
-                )
-            )
-            scores += [
-                Score(metric=metric, value=v, n_problems=1, n_samples=len(vals), problem_id=pid)
-                for (pid, vals), v in zip(rows, per_problem, strict=True)
-            ]
+            per_problem = [(pid, float(reduce(v)), len(v)) for pid, v in rows]
+            scores += metric_scores(metric, per_problem, bootstrap=bootstrap, seed=seed)
         return scores
 
     def headline_metrics(self, ks: Sequence[int]) -> list[str]:
