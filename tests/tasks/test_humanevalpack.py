@@ -110,6 +110,9 @@ def test_missing_toolchain_fails_before_anything_runs(data_dir, monkeypatch):
 
 
 # ---- canonical must pass, buggy must fail (through the real executor) ---------------------
+# Go/95's canonical solution depends on map iteration order: it passes on about half the runs
+FLAKY_EXCEPTIONS = {"Go/95"}
+
 @pytest.fixture(scope="module")
 def executor():
     from slmbench.execution.pool import Executor
@@ -138,8 +141,12 @@ def test_selftest_all_164(tasks, executor, lang):
     assert result.ok, [(c.problem_id, c.label, str(c.result.verdict), c.result.message) for c in result.unexpected]
     counts = result.counts()
     assert counts["canonical"][1] == counts["buggy"][1] == 164
-    # every documented exception still misbehaves (else the list is stale)
-    assert {c.problem_id for c in result.tolerated} == set(tasks[lang].known_exceptions)
+    # every documented exception still misbehaves (else the list is stale); a flaky one may pass
+    # on any given run, and its own test below shows both verdicts
+    tolerated = {c.problem_id for c in result.tolerated}
+    known = set(tasks[lang].known_exceptions)
+    assert tolerated <= known
+    assert known - FLAKY_EXCEPTIONS <= tolerated
 
 
 @pytest.mark.toolchain
