@@ -151,6 +151,10 @@ def test_environment_is_scrubbed(tmp_path, monkeypatch):
         "assert os.environ['HOME'] == os.getcwd()\n"
         "assert set(os.environ) <= {'PATH','HOME','TMPDIR','LANG','LC_ALL','PYTHONDONTWRITEBYTECODE',"
         "'PYTHONHASHSEED','OMP_NUM_THREADS','OPENBLAS_NUM_THREADS','MKL_NUM_THREADS'}, sorted(os.environ)\n"
+        # what a program started by the sample inherits is the same scrubbed environment
+        "import subprocess\n"
+        "seen = dict(l.split('=', 1) for l in subprocess.run(['env'], capture_output=True, text=True).stdout.splitlines())\n"
+        "assert seen == dict(os.environ), (seen, dict(os.environ))\n"
         "for pid in os.listdir('/proc'):\n"
         "    if pid.isdigit():\n"
         "        try:\n"
@@ -346,3 +350,14 @@ def test_abandoned_run_does_not_leak_into_the_next(tmp_path):
         first.close()  # the caller stops iterating with requests still in flight
         out = list(e.run([ExecRequest("b", "python", "assert True\n", FAST)]))
     assert [r.key for r in out] == ["b"] and out[0].verdict is Verdict.PASSED
+
+
+def test_unseeded_random_is_the_same_in_every_sample():
+    # children start from the worker's seeded state (sandbox.fork): repeatable verdicts
+    import random
+
+    expected = random.Random(0).random()
+    prog = f"import random\nassert random.random() == {expected!r}, random.random()\n"
+    with Executor(workers=1) as fresh:
+        results = run(fresh, {f"s{i}": prog + f"# {i}\n" for i in range(3)})
+    assert all(r.verdict is Verdict.PASSED for r in results.values()), results

@@ -15,6 +15,7 @@ import gc
 import importlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -87,6 +88,10 @@ class Worker:
             os.chmod(self.work_root, 0o755)
         self.languages: dict[str, Language] = {}
         self.count = 0
+        # One sample at a time: each gets this same (emptied, re-made) directory, so the inline
+        # Python environment (HOME, TMPDIR) is the same for all and is installed only once.
+        self.sample_dir = os.path.join(self.work_root, "sample")
+        self.inline_env: sandbox.PreparedEnvironment | None = None
 
     def close(self) -> None:
         if not self.isolation.private_tmp:
@@ -109,13 +114,12 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - reported as this request's error
             return _result(Verdict.ERROR, f"cannot load language {msg['language']!r}: {exc}")
         self.count += 1
-        uid = self.isolation.sandbox_uid
-        work = sandbox.prepare_work_dir(self.work_root, f"s{self.count}", uid)
+        work = self._make_work_dir()
         try:
             extra = dict(msg.get("extra_files") or {})
             if extra:
                 write_files(Path(work), extra)
-                sandbox.chown_tree(work, uid)
+                sandbox.chown_tree(work, self.isolation.sandbox_uid)
             if lang.inline:
                 return self._run_inline(lang, msg["program"], work, limits, msg.get("stdin", ""))
             return self._run_built(lang, msg, extra, work, limits)
@@ -125,12 +129,32 @@ class Worker:
             except OSError:
                 shutil.rmtree(work, ignore_errors=True)
 
+    def _make_work_dir(self) -> str:
+        uid = self.isolation.sandbox_uid
+        try:
+            return sandbox.prepare_work_dir(self.work_root, "sample", uid)
+        except FileExistsError:
+            # the last sample's leftovers could not be removed: never reuse them
+            shutil.rmtree(self.sample_dir, ignore_errors=True)
+            try:
+                return sandbox.prepare_work_dir(self.work_root, "sample", uid)
+            except FileExistsError:
+                return sandbox.prepare_work_dir(self.work_root, f"s{self.count}", uid)
+
+    def _inline_environment(self, lang: Language, work: str) -> sandbox.PreparedEnvironment | dict[str, str]:
+        env = sandbox.sample_environment(work, lang.environment())
+        if work != self.sample_dir:
+            return env
+        if self.inline_env is None or self.inline_env.env != env:
+            self.inline_env = sandbox.PreparedEnvironment(env)
+        return self.inline_env
+
     # ---- python, in the forked child ------------------------------------------------
     def _run_inline(self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str) -> dict[str, Any]:
         # not written to disk: the child has the text (fork) and feeds linecache itself
         src = os.path.join(work, lang.source_file)
         token = secrets.token_hex(16)
-        env = sandbox.sample_environment(work, lang.environment())
+        env = self._inline_environment(lang, work)
         child = sandbox.Child(
             lambda: lang.run_inline(program, src, token),
             work_dir=work,
@@ -182,7 +206,7 @@ class Worker:
         child = sandbox.Child(
             lambda: os.execve(exe, argv, env),
             work_dir=work,
-            env=env,
+            env=None,  # execve passes it
             limits=limits,
             isolation=self.isolation,
             uid=self.isolation.sandbox_uid,
@@ -220,7 +244,7 @@ class Worker:
             child = sandbox.Child(
                 lambda: os.execve(exe, argl, env),
                 work_dir=str(cwd),
-                env=env,
+                env=None,  # execve passes it
                 limits=blimits,
                 isolation=self.isolation,
                 uid=None,
@@ -341,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.prepare_worker_environment()
     config = read_frame(args.req_fd) or {}
     isolation = sandbox.enter_worker_namespaces(args.sandbox, keep_paths=keep, host_pid=config.get("host_pid"))
+    sandbox.set_no_new_privs()  # inherited by every sample and build
+    # Samples that use random without seeding it get the same numbers on every run (children
+    # inherit this state: see sandbox.fork).
+    random.seed(0)
     for name in _PRELOAD:
         try:
             importlib.import_module(name)
