@@ -725,7 +725,7 @@ def _setup_child(
     if not _no_new_privs:
         prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries (su, ping, ...) gain nothing
     if isinstance(env, PreparedEnvironment):
-        os.environ = env.environ  # the process environment already is this one
+        os.environ = env.environ  # noqa: B003 - the process environment already is this one
     elif env is not None:
         # Only the differences to the worker's environment (which already holds the common
         # part, see prepare_worker_environment).
