@@ -7,9 +7,14 @@ endpoint, llama.cpp chat), so all of them ask the same question and read answers
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from slmbench.tasks.base import CompletionForm, truncate_at_stop
+from slmbench.types import Completion, Usage
+
+if TYPE_CHECKING:
+    from slmbench.backends.base import GenerationRequest
 
 # fence tags that name each language (the first is used in the instruction)
 _TAGS: dict[str, tuple[str, ...]] = {
@@ -82,14 +87,26 @@ def extract_code(answer: str, language: str = "python", entry_point: str = "", p
     return Extracted(code=code + "\n" if code else "", form="program" if whole else "continuation", fenced=fenced)
 
 
-def finish_answer(
-    text: str, language: str, entry_point: str, prompt: str, stop_sequences: tuple[str, ...], *, chat: bool, finish: str
-) -> tuple[str, CompletionForm | None, str, dict[str, str]]:
-    """A runtime's raw answer -> (text, form, finish reason, extra usage fields): for chat, the
-    code extracted from the answer (the answer itself kept in extra); otherwise the continuation
-    cut at its first stop sequence, for runtimes that return text past a stop."""
+def answer_completion(
+    request: GenerationRequest, sample: int, text: str, usage: Usage, *, chat: bool, finish: str
+) -> Completion:
+    """The Completion for a runtime's raw answer: for chat, the code extracted from the answer
+    (the answer itself kept in ``usage.extra["chat_answer"]``); otherwise the continuation cut
+    at its first stop sequence, for runtimes that return text past a stop. ``finish`` is the
+    runtime's own reason ("stop", "length", ...)."""
+    problem = request.problem
     if chat:
-        extracted = extract_code(text, language, entry_point, prompt)
-        return extracted.code, extracted.form, finish, {"chat_answer": text}
-    cut = truncate_at_stop(text, stop_sequences)
-    return cut, None, ("stop" if len(cut) < len(text) else finish), {}
+        extracted = extract_code(text, problem.language, problem.entry_point, request.prompt)
+        code, form, extra = extracted.code, extracted.form, {"chat_answer": text}
+    else:
+        code, form, extra = truncate_at_stop(text, request.stop_sequences), None, {}
+        if len(code) < len(text):
+            finish = "stop"
+    return Completion(
+        problem_id=problem.problem_id,
+        sample=sample,
+        text=code,
+        finish_reason="stop" if finish == "stop" else "length",
+        usage=replace(usage, extra={**usage.extra, **extra}),
+        form=form,
+    )

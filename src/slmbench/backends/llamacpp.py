@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import finish_answer, instruction
+from slmbench.backends.chat import answer_completion, instruction
 from slmbench.backends.hf import check_args, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import EfficiencyMeter, NvmlMeter
@@ -170,32 +170,16 @@ class LlamaCppBackend(Backend):
             energy = (e1 - e0) / 1e3 if e1 is not None and e0 is not None else None
             if energy is not None:
                 extra["energy_source"] = "nvml"
-        text, form, finish, answer = finish_answer(
-            text,
-            request.problem.language,
-            request.problem.entry_point,
-            request.prompt,
-            request.stop_sequences,
-            chat=self.chat,
-            finish=finish,
+        usage = Usage(
+            prompt_tokens=usage_raw.get("prompt_tokens"),
+            completion_tokens=usage_raw.get("completion_tokens"),
+            latency_s=latency,
+            ttft_s=first_token[0] - t0 if first_token else None,
+            peak_memory_bytes=peak,
+            energy_j=energy,
+            extra=extra,
         )
-        extra.update(answer)
-        return Completion(
-            problem_id=request.problem.problem_id,
-            sample=sample,
-            text=text,
-            finish_reason="stop" if finish == "stop" else "length",
-            usage=Usage(
-                prompt_tokens=usage_raw.get("prompt_tokens"),
-                completion_tokens=usage_raw.get("completion_tokens"),
-                latency_s=latency,
-                ttft_s=first_token[0] - t0 if first_token else None,
-                peak_memory_bytes=peak,
-                energy_j=energy,
-                extra=extra,
-            ),
-            form=form,
-        )
+        return answer_completion(request, sample, text, usage, chat=self.chat, finish=finish)
 
 
 def _criteria(fn: Any) -> Any:

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import finish_answer, instruction
+from slmbench.backends.chat import answer_completion, instruction
 from slmbench.backends.hf import check_args, parse_bool, sample_seed
 from slmbench.errors import UserError
 from slmbench.spec import DecodingSpec
@@ -177,30 +177,14 @@ class OpenAIBackend(Backend):
                 attempt += 1
         latency = time.perf_counter() - t0
         extra: dict[str, Any] = {"attempts": attempt + 1}
-        text, form, finish, answer = finish_answer(
-            text,
-            request.problem.language,
-            request.problem.entry_point,
-            request.prompt,
-            request.stop_sequences,
-            chat=self.endpoint == "chat",
-            finish=finish,
+        usage = Usage(
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            latency_s=latency,
+            ttft_s=ttft,
+            extra=extra,
         )
-        extra.update(answer)
-        return Completion(
-            problem_id=request.problem.problem_id,
-            sample=sample,
-            text=text,
-            finish_reason="stop" if finish == "stop" else "length",
-            usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
-                latency_s=latency,
-                ttft_s=ttft,
-                extra=extra,
-            ),
-            form=form,
-        )
+        return answer_completion(request, sample, text, usage, chat=self.endpoint == "chat", finish=finish)
 
     def _post(
         self, client: Any, path: str, body: dict[str, Any], t0: float

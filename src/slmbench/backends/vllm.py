@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
-from slmbench.backends.chat import finish_answer, instruction
+from slmbench.backends.chat import answer_completion, instruction
 from slmbench.backends.hf import check_args, parse_bool, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import NvmlMeter
@@ -174,16 +174,6 @@ class VLLMBackend(Backend):
         result = out.outputs[0]
         text, finish = result.text, result.finish_reason or "length"
         extra: dict[str, Any] = {"latency_attribution": "chunk wall time by token share"}
-        text, form, finish, answer = finish_answer(
-            text,
-            request.problem.language,
-            request.problem.entry_point,
-            request.prompt,
-            request.stop_sequences,
-            chat=self.chat,
-            finish=finish,
-        )
-        extra.update(answer)
         metrics = getattr(out, "metrics", None)
         ttft = None
         if (
@@ -192,19 +182,13 @@ class VLLMBackend(Backend):
             and getattr(metrics, "arrival_time", None)
         ):
             ttft = metrics.first_token_time - metrics.arrival_time
-        return Completion(
-            problem_id=request.problem.problem_id,
-            sample=sample,
-            text=text,
-            finish_reason="stop" if finish == "stop" else "length",
-            usage=Usage(
-                prompt_tokens=len(out.prompt_token_ids or []),
-                completion_tokens=n_tok,
-                latency_s=latency,
-                ttft_s=ttft,
-                peak_memory_bytes=used,  # NVML device memory: vLLM's engine runs outside this process's torch
-                energy_j=energy * share if energy is not None else None,
-                extra=extra,
-            ),
-            form=form,
+        usage = Usage(
+            prompt_tokens=len(out.prompt_token_ids or []),
+            completion_tokens=n_tok,
+            latency_s=latency,
+            ttft_s=ttft,
+            peak_memory_bytes=used,  # NVML device memory: vLLM's engine runs outside this process's torch
+            energy_j=energy * share if energy is not None else None,
+            extra=extra,
         )
+        return answer_completion(request, sample, text, usage, chat=self.chat, finish=finish)
