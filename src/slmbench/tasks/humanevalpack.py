@@ -17,13 +17,12 @@ rejects unused imports, and a model's body may not use all that the prompt impor
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from slmbench.data import DataSource, load_hub_dataset, read_jsonl, require_fields, sha256_file, sha256_rows
-from slmbench.errors import UserError, at
-from slmbench.tasks.base import CompletionForm, Task, truncate_at_stop
+from slmbench.data import DataSource
+from slmbench.tasks.base import CompletionForm, truncate_at_stop
+from slmbench.tasks.family import LanguageFamilyTask
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
 
 HUB_DATASET = "bigcode/humanevalpack"
@@ -64,10 +63,16 @@ _GO_PACKAGE = re.compile(r"^package\s+\w+\s*$", re.MULTILINE)
 _GO_NOISE = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|`[^`]*`|\'(?:\\.|[^\'\\\n])+\'', re.DOTALL)
 
 
-class HumanEvalPack(Task):
+class HumanEvalPack(LanguageFamilyTask):
     name = "humanevalpack"  # instances carry the full name, e.g. humanevalpack-go
     languages = tuple(lang for lang, _, _ in LANGS.values())
     description = "HumanEvalPack synthesis: HumanEval in Python, JS, Java, Go, C++ and Rust (canonical + buggy)"
+    prefix = "humanevalpack"
+    title = "HumanEvalPack"
+    hub_dataset = HUB_DATASET
+    fields = FIELDS
+    expected_rows = "the file should hold 164 rows"
+    LANGS = LANGS
 
     # Data defects, each shown by a test in tests/tasks/test_humanevalpack.py.
     KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {
@@ -80,60 +85,17 @@ class HumanEvalPack(Task):
         },
     }
 
-    def __init__(
-        self,
-        lang: str = "python",
-        source: DataSource | None = None,
-        *,
-        stop_sequences: Sequence[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> None:
-        if lang not in LANGS:
-            raise UserError(f"HumanEvalPack has no language {lang!r}", hint=f"one of {', '.join(LANGS)}")
-        self.lang = lang
-        self.exec_language, stops, self.closer = LANGS[lang]
-        self.name = f"humanevalpack-{lang}"  # type: ignore[misc] - per-instance name of the family
-        self.languages = (self.exec_language,)  # type: ignore[misc]
-        self.default_stop_sequences = stops  # type: ignore[misc]
-        self.known_exceptions = dict(self.KNOWN.get(lang, {}))  # type: ignore[misc]
-        super().__init__(source, stop_sequences=stop_sequences)
-        self.timeout_s = timeout_s
-        self.source_description: str | None = None
-        self._toolchain_checked = False
+    def __init__(self, lang: str = "python", source: DataSource | None = None, **kwargs: Any) -> None:
+        super().__init__(lang, source, **kwargs)
+        self.closer = LANGS[lang][2]
 
-    @classmethod
-    def for_name(cls, name: str, **kwargs) -> HumanEvalPack:
-        lang = name.removeprefix("humanevalpack-")
-        return cls(lang, **kwargs)
+    def data_files(self) -> tuple[str, ...]:
+        return (f"humanevalpack/humanevalpack_{self.lang}.jsonl", f"humanevalpack/humanevalpack_{self.lang}.jsonl.gz")
 
-    # ---- data -------------------------------------------------------------------------
-    def load(self) -> tuple[list[Problem], str]:
-        rel = f"humanevalpack/humanevalpack_{self.lang}.jsonl"
-        local = self.source.find(rel, rel + ".gz")
-        if local is not None:
-            self.source_description = f"data directory: {local}"
-            rows = [(row, local, lineno) for lineno, row in read_jsonl(local)]
-            checksum = sha256_file(local)
-        elif self.source.allow_download:
-            hub_rows = load_hub_dataset(HUB_DATASET, name=self.lang, split="test", source=self.source)
-            self.source_description = f"hub: {HUB_DATASET} ({self.lang}, test)"
-            rows = [(row, HUB_DATASET, None) for row in hub_rows]
-            checksum = sha256_rows(hub_rows)
-        else:
-            raise UserError(
-                f"HumanEvalPack {self.lang} data not found: no {rel} in the data directory",
-                hint=f"put {rel} under --data-dir (see docs/languages.md), or pass --allow-download",
-            )
-        problems = [self._problem(row, where, lineno) for row, where, lineno in rows]
-        if not problems:
-            raise UserError(f"{rows and rows[0][1] or rel}: no problems", hint="the file should hold 164 rows")
-        return problems, checksum
+    def hub_config(self) -> str:
+        return self.lang
 
-    def _problem(self, row: dict, where: object, lineno: int | None) -> Problem:
-        require_fields(row, FIELDS, Path(str(where)), lineno)
-        for key in FIELDS:
-            if not isinstance(row[key], str):
-                raise UserError(f"{at(where, lineno)}: field {key} must be a string", hint="is this HumanEvalPack?")
+    def row_problem(self, row: dict) -> Problem:
         meta = {k: row[k] for k in ("buggy_solution", "import", "test_setup", "declaration") if row.get(k)}
         return Problem(
             task=self.name,
@@ -167,14 +129,7 @@ class HumanEvalPack(Task):
 
     # ---- scoring ----------------------------------------------------------------------
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
-        if not self._toolchain_checked:
-            from slmbench.toolchains import require
-
-            require(self.exec_language)
-            self._toolchain_checked = True
-        from slmbench.execution.languages import trailer_for
-
-        trailer = trailer_for(self.exec_language)
+        trailer = self.checked_trailer()
         if self.lang == "go":
             text = go_program(solution, problem)
         else:

@@ -19,13 +19,12 @@ run and fail on a wrong body (a body returning a type-appropriate wrong value).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from slmbench.data import DataSource, load_hub_dataset, read_jsonl, require_fields, sha256_file, sha256_rows
-from slmbench.errors import UserError, at
-from slmbench.tasks.base import CompletionForm, Task, truncate_at_stop
+from slmbench.data import DataSource
+from slmbench.tasks.base import CompletionForm, truncate_at_stop
+from slmbench.tasks.family import LanguageFamilyTask
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
 
 HUB_DATASET = "nuprl/MultiPL-E"
@@ -67,10 +66,16 @@ def java_wrong_body(prompt: str) -> str:
     return f"        return {value};\n"
 
 
-class MultiPLE(Task):
+class MultiPLE(LanguageFamilyTask):
     name = "multiple"  # instances carry the full name, e.g. multiple-php
     languages = tuple(lang for lang, _ in LANGS.values())
     description = "MultiPL-E: HumanEval translated to PHP, Ruby, C++, Java, JS, TypeScript and Shell"
+    prefix = "multiple"
+    title = "MultiPL-E"
+    hub_dataset = HUB_DATASET
+    fields = FIELDS
+    expected_rows = "the file should hold ~160 rows"
+    LANGS = LANGS
 
     # Data defects, each shown by a test in tests/tasks/test_multiple.py.
     KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {
@@ -84,65 +89,19 @@ class MultiPLE(Task):
         },
     }
 
-    def __init__(
-        self,
-        lang: str = "php",
-        source: DataSource | None = None,
-        *,
-        stop_sequences: Sequence[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> None:
-        if lang not in LANGS:
-            raise UserError(f"MultiPL-E has no language {lang!r} here", hint=f"one of {', '.join(LANGS)}")
-        self.lang = lang
-        self.exec_language, stops = LANGS[lang]
-        self.name = f"multiple-{lang}"  # type: ignore[misc]
-        self.languages = (self.exec_language,)  # type: ignore[misc]
-        self.default_stop_sequences = stops  # type: ignore[misc]
-        self.known_exceptions = dict(self.KNOWN.get(lang, {}))  # type: ignore[misc]
-        super().__init__(source, stop_sequences=stop_sequences)
-        self.timeout_s = timeout_s
-        self.source_description: str | None = None
-        self._toolchain_checked = False
+    def __init__(self, lang: str = "php", source: DataSource | None = None, **kwargs: Any) -> None:
+        super().__init__(lang, source, **kwargs)
 
-    @classmethod
-    def for_name(cls, name: str, **kwargs) -> MultiPLE:
-        return cls(name.removeprefix("multiple-"), **kwargs)
-
-    # ---- data -------------------------------------------------------------------------
     def data_files(self) -> tuple[str, ...]:
         return (
             f"multipl-e/humaneval-{self.lang}.jsonl",
             f"generations/qwen2.5-coder/problems/humaneval-{self.lang}.jsonl",
         )
 
-    def load(self) -> tuple[list[Problem], str]:
-        local = self.source.find(*self.data_files())
-        if local is not None:
-            self.source_description = f"data directory: {local}"
-            rows = [(row, local, lineno) for lineno, row in read_jsonl(local)]
-            checksum = sha256_file(local)
-        elif self.source.allow_download:
-            config = f"humaneval-{self.lang}"
-            hub_rows = load_hub_dataset(HUB_DATASET, name=config, split="test", source=self.source)
-            self.source_description = f"hub: {HUB_DATASET} ({config}, test)"
-            rows = [(row, HUB_DATASET, None) for row in hub_rows]
-            checksum = sha256_rows(hub_rows)
-        else:
-            raise UserError(
-                f"MultiPL-E {self.lang} data not found: none of {', '.join(self.data_files())} in the data directory",
-                hint="see docs/languages.md for the files, or pass --allow-download",
-            )
-        problems = [self._problem(row, where, lineno) for row, where, lineno in rows]
-        if not problems:
-            raise UserError(f"{self.data_files()[0]}: no problems", hint="the file should hold ~160 rows")
-        return problems, checksum
+    def hub_config(self) -> str:
+        return f"humaneval-{self.lang}"
 
-    def _problem(self, row: dict, where: object, lineno: int | None) -> Problem:
-        require_fields(row, FIELDS, Path(str(where)), lineno)
-        for key in FIELDS:
-            if not isinstance(row[key], str):
-                raise UserError(f"{at(where, lineno)}: field {key} must be a string", hint="is this MultiPL-E?")
+    def row_problem(self, row: dict) -> Problem:
         name = row["name"]
         entry = re.sub(r"^HumanEval_\d+_", "", name)
         return Problem(
@@ -175,14 +134,7 @@ class MultiPLE(Task):
 
     # ---- scoring ----------------------------------------------------------------------
     def program(self, problem: Problem, solution: str, limits: ExecLimits) -> ExecRequest:
-        if not self._toolchain_checked:
-            from slmbench.toolchains import require
-
-            require(self.exec_language)
-            self._toolchain_checked = True
-        from slmbench.execution.languages import trailer_for
-
-        trailer = trailer_for(self.exec_language)
+        trailer = self.checked_trailer()
         tests = problem.tests
         if self.lang == "php":
             # the trailer is PHP code: stay in PHP mode if a generation closed it
