@@ -29,6 +29,7 @@ from typing import Any
 
 from slmbench.execution import sandbox
 from slmbench.execution.cache import BuildCache, default_cache_root, runner_fingerprint, write_files
+from slmbench.execution.languages import python as py
 from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language, Outcome, first_error_line
 from slmbench.types import ExecLimits, Verdict
 
@@ -278,8 +279,6 @@ def _timeout_message(obs: sandbox.Observation, limits: ExecLimits) -> str:
 
 
 def judge_inline(obs: sandbox.Observation, token: str, limits: ExecLimits) -> dict[str, Any]:
-    from slmbench.execution.languages import python as py
-
     common = _common(obs)
     if _timed_out(obs, limits):
         return _result(Verdict.TIMEOUT, _timeout_message(obs, limits), **common)
@@ -374,9 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             importlib.import_module(name)
         except ImportError:
             pass
-    from slmbench.execution.languages import python as inline_python
-
-    inline_python.prepare_worker(_PRELOAD)
+    py.prepare_worker(_PRELOAD)
     worker = Worker(isolation, cache_root)
     # Everything allocated so far is permanent: the garbage collector of a forked child then
     # never walks (and so never copies) the worker's pages.
