@@ -7,7 +7,6 @@ dataclasses to the next one; nothing else crosses a stage boundary.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +93,8 @@ class ExecRequest:
     @property
     def digest(self) -> str:
         """Content hash of what is run: equal digests give equal verdicts (used for caching)."""
+        import hashlib  # here: the execution worker imports this module, and its forks copy what it holds
+
         h = hashlib.sha256()
         h.update(self.language.encode())
         h.update(b"\0")

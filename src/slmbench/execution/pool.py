@@ -113,10 +113,23 @@ class Executor:
 
     def _ensure_workers(self) -> None:
         self._pool[:] = [w for w in self._pool if w.alive]
-        while len(self._pool) < self.workers:
-            self._pool.append(self._spawn())
+        # all started first, then greeted: they set themselves up side by side
+        starting = [self._launch() for _ in range(self.workers - len(self._pool))]
+        for i, w in enumerate(starting):
+            try:
+                self._greet(w)
+            except BaseException:
+                for other in starting[i + 1 :]:
+                    _kill_worker(other)
+                raise
+            self._pool.append(w)
 
     def _spawn(self) -> _Worker:
+        w = self._launch()
+        self._greet(w)
+        return w
+
+    def _launch(self) -> _Worker:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         for fd in (req_w, res_w):
@@ -127,6 +140,10 @@ class Executor:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable,
+            # No site: the worker gets the harness's resolved import path (PYTHONPATH below)
+            # and none of the .pth import hooks or sitecustomize of the environment, which would
+            # otherwise be loaded into the worker and so into every sample's fork.
+            "-S",
             "-m",
             "slmbench.execution.worker",
             "--req-fd",
@@ -137,6 +154,8 @@ class Executor:
             self.sandbox,
             "--cache-dir",
             str(self.cache_dir.resolve()),
+            "--toolchain-dir",
+            str(default_cache_root().resolve()),
         ]
         if self.sandbox == "bwrap":
             cmd = _bwrap_prefix(self.cache_dir.resolve()) + cmd
@@ -156,15 +175,17 @@ class Executor:
         # The host pid of the process we started names the worker's private sandbox uid (the
         # worker may not see its host pid: inside bubblewrap it is PID 2).
         write_frame(req_w, {"host_pid": proc.pid})
+        return w
+
+    def _greet(self, w: _Worker) -> None:
         started = time.monotonic()
-        hello = _read_with_timeout(res_r, START_TIMEOUT_S)
+        hello = _read_with_timeout(w.res_r, START_TIMEOUT_S)
         if not hello or not hello.get("hello"):
-            code = proc.poll()
+            code = w.proc.poll()
             _kill_worker(w)
             why = f"no answer after {time.monotonic() - started:.0f} s" if code is None else f"exit code {code}"
             raise RuntimeError(f"execution worker ({self.sandbox}) failed to start: {why}; see its stderr above")
         w.info = hello
-        return w
 
     # ---- running -------------------------------------------------------------------------
     def run(self, requests: Iterable[ExecRequest]) -> Iterator[ExecResult]:
@@ -362,7 +383,8 @@ def _read_with_timeout(fd: int, timeout: float) -> dict[str, Any] | None:
 def _worker_env() -> dict[str, str]:
     # Workers inherit nothing secret from the harness (inline Python samples are forks of a
     # worker); only what is needed to find the interpreter and this package.
-    paths = [os.path.abspath(p or os.curdir) for p in sys.path]
+    package_root = str(Path(__file__).resolve().parents[2])  # found even if installed by an import hook
+    paths = [package_root, *(os.path.abspath(p or os.curdir) for p in sys.path)]
     env = {
         "PATH": os.environ.get("PATH", sb.SAFE_PATH),
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in paths if os.path.isdir(p))),

@@ -10,39 +10,36 @@ Frames on the pipes: 4-byte big-endian length + UTF-8 JSON.
 
 from __future__ import annotations
 
-import argparse
 import gc
+import getopt
 import importlib
 import json
 import os
 import random
-import secrets
-import shutil
 import signal
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slmbench.execution import sandbox
-from slmbench.execution.cache import BuildCache, default_cache_root, runner_fingerprint, write_files
+from slmbench.execution.judging import judge_inline, result_record
 from slmbench.execution.languages import python as py
-from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language, Outcome, first_error_line
+from slmbench.execution.languages.base import Language
 from slmbench.types import ExecLimits, Verdict
 
-# Imported once here so that samples importing them pay nothing (the child is a fork).
+# Imported once here so that samples importing them pay nothing (the child is a fork). Each
+# module the worker holds also makes every fork dearer (a C extension adds five memory mappings,
+# ~10 us per fork and exit), so only what benchmark programs commonly import is here (measured
+# on HumanEval and MBPP: typing, math, re, collections, heapq, itertools, random, copy, string,
+# ...); hashlib, decimal, datetime, statistics and friends are imported by the few that use them.
 _PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
-    "random", "hashlib", "json", "datetime", "operator", "copy", "fractions", "decimal",
-    "statistics", "traceback", "types", "dataclasses", "enum", "array",
+    "random", "operator", "copy", "traceback", "types", "dataclasses", "enum",
 )  # fmt: skip
-# Builds run as the worker's user (root here) inside the worker's namespaces (no network,
-# private /tmp, homes hidden): compilers are trusted programs reading untrusted data, and the
-# shared toolchain caches (GOCACHE, precompiled headers, prebuilt crates) need one owner.
-BUILD_MAX_PROCESSES = 4096
 
 
 # ---- framing (shared with pool.py) ----------------------------------------------------
@@ -78,13 +75,14 @@ def read_frame(fd: int) -> Any | None:
 class Worker:
     def __init__(self, isolation: sandbox.Isolation, cache_root: Path) -> None:
         self.isolation = isolation
-        self.cache = BuildCache(cache_root)
-        self._fingerprints: dict[str, str] = {}
-        self.toolchain_home = cache_root / "toolchain"
+        self.cache_root = cache_root
+        self._built: Any = None  # builds.BuiltRunner, made on the first built-language request
         if isolation.private_tmp:
             os.makedirs(sandbox.WORK_ROOT, mode=0o755, exist_ok=True)
             self.work_root = sandbox.WORK_ROOT
         else:
+            import tempfile
+
             self.work_root = tempfile.mkdtemp(prefix="slmbench-work-")
             os.chmod(self.work_root, 0o755)
         self.languages: dict[str, Language] = {}
@@ -96,7 +94,7 @@ class Worker:
 
     def close(self) -> None:
         if not self.isolation.private_tmp:
-            shutil.rmtree(self.work_root, ignore_errors=True)
+            _remove_tree(self.work_root)
 
     def language(self, name: str, path: str) -> Language:
         lang = self.languages.get(name)
@@ -113,22 +111,31 @@ class Worker:
         try:
             lang = self.language(msg["language"], msg["language_path"])
         except Exception as exc:  # noqa: BLE001 - reported as this request's error
-            return _result(Verdict.ERROR, f"cannot load language {msg['language']!r}: {exc}")
+            return result_record(Verdict.ERROR, f"cannot load language {msg['language']!r}: {exc}")
         self.count += 1
         work = self._make_work_dir()
         try:
             extra = dict(msg.get("extra_files") or {})
             if extra:
+                from slmbench.execution.cache import write_files
+
                 write_files(Path(work), extra)
                 sandbox.chown_tree(work, self.isolation.sandbox_uid)
             if lang.inline:
                 return self._run_inline(lang, msg["program"], work, limits, msg.get("stdin", ""))
-            return self._run_built(lang, msg, extra, work, limits)
+            return self._built_runner().run(lang, msg, extra, work, limits)
         finally:
             try:
                 os.rmdir(work)  # the common case: the program left nothing behind
             except OSError:
-                shutil.rmtree(work, ignore_errors=True)
+                _remove_tree(work)
+
+    def _built_runner(self) -> Any:
+        if self._built is None:
+            from slmbench.execution.builds import BuiltRunner
+
+            self._built = BuiltRunner(self.isolation, self.cache_root)
+        return self._built
 
     def _make_work_dir(self) -> str:
         uid = self.isolation.sandbox_uid
@@ -136,7 +143,7 @@ class Worker:
             return sandbox.prepare_work_dir(self.work_root, "sample", uid)
         except FileExistsError:
             # the last sample's leftovers could not be removed: never reuse them
-            shutil.rmtree(self.sample_dir, ignore_errors=True)
+            _remove_tree(self.sample_dir)
             try:
                 return sandbox.prepare_work_dir(self.work_root, "sample", uid)
             except FileExistsError:
@@ -154,7 +161,7 @@ class Worker:
     def _run_inline(self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str) -> dict[str, Any]:
         # not written to disk: the child has the text (fork) and feeds linecache itself
         src = os.path.join(work, lang.source_file)
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()
         env = self._inline_environment(lang, work)
         child = sandbox.Child(
             lambda: lang.run_inline(program, src, token),
@@ -169,186 +176,53 @@ class Worker:
         obs = child.wait()
         return judge_inline(obs, token, limits)
 
-    # ---- other languages: build once, then exec -------------------------------------
-    def _run_built(
-        self, lang: Language, msg: Mapping[str, Any], extra: Mapping[str, str], work: str, limits: ExecLimits
-    ) -> dict[str, Any]:
-        program = msg["program"]
-        missing = lang.missing_tools()
-        if missing:
-            tool = missing[0]
-            return _result(
-                Verdict.SKIPPED,
-                f"{tool.executable} not found" + (f"; install it: {tool.install}" if tool.install else ""),
-            )
-        src_probe, out_probe = Path(work) / lang.source_file, Path(work)
-        needs_build = type(lang).build is not Language.build or bool(lang.build_commands(src_probe, out_probe))
-        compile_s = 0.0
-        if needs_build:
 
-            def build(src: Path, out_dir: Path) -> Any:
-                return lang.build(src, out_dir, self._command_runner(lang, limits), limits.compile_timeout_s)
+def _remove_tree(path: str) -> None:
+    # shutil is imported only when a sample left files behind: it loads the compression
+    # modules, and everything the worker holds is copied into each sample's fork
+    import shutil
 
-            built = self.cache.get(lang.name, lang.source_file, program, extra, build, runner=self._fingerprint(lang))
-            compile_s = 0.0 if built.cached else built.output.seconds
-            if not built.output.ok:
-                return _result(Verdict.COMPILE_ERROR, built.output.message or "compilation failed", compile_s=compile_s)
-            src, out_dir = built.src, built.out_dir
-        else:
-            src, out_dir = src_probe, out_probe
-            with open(src, "w") as f:
-                f.write(program)
-            sandbox.chown_tree(work, self.isolation.sandbox_uid)
-        token = secrets.token_hex(16)
-        env = sandbox.sample_environment(work, lang.environment())
-        env[TOKEN_ENV] = token
-        argv = [str(a) for a in lang.run_command(src, out_dir)]
-        exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
-        child = sandbox.Child(
-            lambda: os.execve(exe, argv, env),
-            work_dir=work,
-            env=None,  # execve passes it
-            limits=limits,
-            isolation=self.isolation,
-            uid=self.isolation.sandbox_uid,
-            stdin_data=msg.get("stdin", "").encode(),
-        )
-        obs = child.wait()
-        res = judge_outcome(lang, obs, token, limits)
-        res["compile_s"] = compile_s
-        return res
-
-    def _fingerprint(self, lang: Language) -> str:
-        if lang.name not in self._fingerprints:
-            self._fingerprints[lang.name] = runner_fingerprint(lang)
-        return self._fingerprints[lang.name]
-
-    def _command_runner(self, lang: Language, limits: ExecLimits) -> Any:
-        """The sandboxed CommandRunner handed to Language.build: no network, rlimits with the
-        compile timeout as CPU limit, a wall-clock limit of ``timeout``, own process group."""
-        home = self.toolchain_home
-        home.mkdir(parents=True, exist_ok=True)
-
-        def run(argv: Sequence[str], cwd: Path, timeout: float) -> CommandResult:
-            env = sandbox.sample_environment(str(cwd), lang.environment())
-            env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "SLMBENCH_CACHE": str(home)})
-            exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
-            argl = [str(a) for a in argv]
-            blimits = ExecLimits(
-                timeout_s=timeout,
-                wall_timeout_s=timeout,
-                memory_mb=max(limits.memory_mb, 16384),
-                max_output_bytes=limits.max_output_bytes,
-                max_file_bytes=max(limits.max_file_bytes, 1 << 30),
-                max_processes=BUILD_MAX_PROCESSES,
-            )
-            child = sandbox.Child(
-                lambda: os.execve(exe, argl, env),
-                work_dir=str(cwd),
-                env=None,  # execve passes it
-                limits=blimits,
-                isolation=self.isolation,
-                uid=None,
-            )
-            obs = child.wait()
-            timed_out = obs.wall_killed or obs.signal == signal.SIGXCPU
-            return CommandResult(
-                exit_code=obs.exit_code,
-                stdout=obs.stdout.decode(errors="replace"),
-                stderr=obs.stderr.decode(errors="replace"),
-                seconds=obs.wall_s,
-                timed_out=timed_out,
-            )
-
-        return run
-
-
-# ---- judging ----------------------------------------------------------------------------
-def _timed_out(obs: sandbox.Observation, limits: ExecLimits) -> bool:
-    # CPU time, not wall time, decides: a loaded machine slows a program down but does not
-    # make it use more CPU. The wall clock only stops sleepers (see Child.wait).
-    return obs.wall_killed or obs.cpu_killed or obs.signal == signal.SIGXCPU or obs.cpu_s > limits.timeout_s
-
-
-def _timeout_message(obs: sandbox.Observation, limits: ExecLimits) -> str:
-    if obs.cpu_killed:
-        return f"timed out: its processes used more than {limits.timeout_s:g} s CPU time together"
-    if obs.wall_killed and obs.cpu_s < limits.timeout_s:
-        return f"timed out: still running after {obs.wall_s:.1f} s wall time ({obs.cpu_s:.2f} s CPU)"
-    return f"timed out: more than {limits.timeout_s:g} s CPU time"
-
-
-def judge_inline(obs: sandbox.Observation, token: str, limits: ExecLimits) -> dict[str, Any]:
-    common = _common(obs)
-    if _timed_out(obs, limits):
-        return _result(Verdict.TIMEOUT, _timeout_message(obs, limits), **common)
-    record = obs.result
-    if obs.exit_code == 0 and record == py.PASSED + token.encode():
-        return _result(Verdict.PASSED, "", **common)
-    kind, text = record[:1], record[1:].decode(errors="replace")
-    if kind == py.SYNTAX:
-        return _result(Verdict.ERROR, text, **common)
-    if kind in (py.EXCEPTION, py.EXITED) and obs.exit_code == 1:
-        return _result(Verdict.FAILED, text, **common)
-    if obs.signal is not None:
-        return _result(Verdict.ERROR, f"killed by {_signame(obs.signal)}", **common)
-    if obs.exit_code == 125:
-        return _result(Verdict.ERROR, first_error_line(obs.stderr.decode(errors="replace")), **common)
-    if obs.exit_code == 0:
-        return _result(Verdict.FAILED, "exited before the tests finished (exit code 0)", **common)
-    return _result(Verdict.FAILED, f"exited before the tests finished (exit code {obs.exit_code})", **common)
-
-
-def judge_outcome(lang: Language, obs: sandbox.Observation, token: str, limits: ExecLimits) -> dict[str, Any]:
-    common = _common(obs)
-    timed_out = _timed_out(obs, limits)
-    outcome = Outcome(
-        exit_code=obs.exit_code,
-        stdout=common["stdout"],
-        stderr=common["stderr"],
-        timed_out=timed_out,
-        token_seen=token.encode() in obs.result,
-    )
-    verdict, message = lang.judge(outcome)
-    if timed_out and verdict is Verdict.TIMEOUT:
-        message = _timeout_message(obs, limits)
-    elif verdict is Verdict.PASSED and not (outcome.token_seen and obs.exit_code == 0):
-        # A Language may not pass what the harness did not see complete.
-        verdict, message = Verdict.FAILED, "exited before the tests finished"
-    elif obs.signal is not None and verdict is not Verdict.PASSED and not message:
-        message = f"killed by {_signame(obs.signal)}"
-    return _result(verdict, message, **common)
-
-
-def _common(obs: sandbox.Observation) -> dict[str, Any]:
-    return {
-        "exit_code": obs.exit_code,
-        "cpu_s": round(obs.cpu_s, 6),
-        "wall_s": round(obs.wall_s, 6),
-        "stdout": obs.stdout.decode(errors="replace"),
-        "stderr": obs.stderr.decode(errors="replace"),
-    }
-
-
-def _signame(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-def _result(verdict: Verdict, message: str, **fields: Any) -> dict[str, Any]:
-    return {"verdict": verdict.value, "message": message, **fields}
+    shutil.rmtree(path, ignore_errors=True)
 
 
 # ---- entry point ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerArgs:
+    req_fd: int
+    res_fd: int
+    cache_dir: str
+    sandbox: str = "default"
+    toolchain_dir: str | None = None  # the shared toolchain cache (slmbench.toolchains)
+
+
+def parse_args(argv: Sequence[str]) -> WorkerArgs:
+    """The pool's command line. (getopt, not argparse: argparse loads shutil and with it the
+    compression modules into the worker, and so into every sample's fork.)"""
+    options = ["req-fd=", "res-fd=", "cache-dir=", "sandbox=", "toolchain-dir="]
+    try:
+        pairs, rest = getopt.getopt(list(argv), "", options)
+    except getopt.GetoptError as exc:
+        raise SystemExit(f"slmbench.execution.worker: {exc}") from None
+    given = {name.removeprefix("--").replace("-", "_"): value for name, value in pairs}
+    missing = [o.rstrip("=") for o in options[:3] if o.rstrip("=").replace("-", "_") not in given]
+    if rest or missing:
+        raise SystemExit(f"slmbench.execution.worker: unexpected {rest} or missing --{', --'.join(missing)}")
+    if given.get("sandbox", "default") not in sandbox.LEVELS:
+        raise SystemExit(f"slmbench.execution.worker: --sandbox must be one of {', '.join(sandbox.LEVELS)}")
+    return WorkerArgs(
+        req_fd=int(given.pop("req_fd")), res_fd=int(given.pop("res_fd")), cache_dir=given.pop("cache_dir"), **given
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="slmbench.execution.worker")
-    parser.add_argument("--req-fd", type=int, required=True)
-    parser.add_argument("--res-fd", type=int, required=True)
-    parser.add_argument("--sandbox", choices=sandbox.LEVELS, default="default")
-    parser.add_argument("--cache-dir", required=True)
-    args = parser.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Started without site (see pool.py): give samples the builtins an ordinary Python has
+    # (exit, quit, help, copyright, ...), without site's path set-up and .pth hooks.
+    import site
+
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness handles Ctrl-C and closes us
     if os.geteuid() == 0:
         # ahead of its samples (which run at 0): a fork bomb cannot starve the one process
@@ -358,7 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache_root.mkdir(parents=True, exist_ok=True)
     os.chmod(cache_root, 0o755)
     # the shared toolchain cache (slmbench.toolchains) must stay visible and writable too
-    keep = list(dict.fromkeys([str(cache_root), str(default_cache_root())]))
+    toolchain_dir = args.toolchain_dir
+    if toolchain_dir is None:
+        from slmbench.execution.cache import default_cache_root
+
+        toolchain_dir = str(default_cache_root())
+    keep = list(dict.fromkeys([str(cache_root), toolchain_dir]))
     for path in keep:
         os.makedirs(path, exist_ok=True)
     sandbox.prepare_worker_environment()
@@ -401,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 out = worker.execute(msg)
             except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
-                out = _result(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
+                out = result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
             out["id"] = msg["id"]
             out.setdefault("wall_s", time.monotonic() - started)
             write_frame(res, out)

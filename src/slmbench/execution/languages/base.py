@@ -8,8 +8,6 @@ this folder plus one line in ``__init__.py``.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,10 +32,16 @@ class Tool:
     version_args: tuple[str, ...] = ("--version",)
     install: str = ""  # exact command that installs it on Debian/Ubuntu
 
+    # shutil and subprocess are imported where used: the execution worker imports this module
+    # and every sample's fork copies what the worker holds
     def path(self) -> str | None:
+        import shutil
+
         return shutil.which(self.executable)
 
     def version(self) -> str | None:
+        import subprocess
+
         exe = self.path()
         if exe is None:
             return None

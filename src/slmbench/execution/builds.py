@@ -1,0 +1,130 @@
+"""Languages that are built, then exec'ed (everything but inline Python), in a worker.
+
+Each distinct program is built once (shared, content-addressed BuildCache) by the language's
+``build()`` through a sandboxed command runner, then run in a sandboxed child that execve's the
+language's ``run_command``. Imported by the worker on the first such request only: a worker that
+runs Python alone never loads the build machinery (each module it holds is copied into every
+sample's fork).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from slmbench.execution import sandbox
+from slmbench.execution.cache import BuildCache, runner_fingerprint
+from slmbench.execution.judging import judge_outcome, result_record
+from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language
+from slmbench.types import ExecLimits, Verdict
+
+# Builds run as the worker's user (root here) inside the worker's namespaces (no network,
+# private /tmp, homes hidden): compilers are trusted programs reading untrusted data, and the
+# shared toolchain caches (GOCACHE, precompiled headers, prebuilt crates) need one owner.
+BUILD_MAX_PROCESSES = 4096
+
+
+class BuiltRunner:
+    def __init__(self, isolation: sandbox.Isolation, cache_root: Path) -> None:
+        self.isolation = isolation
+        self.cache = BuildCache(cache_root)
+        self.toolchain_home = cache_root / "toolchain"
+        self._fingerprints: dict[str, str] = {}
+
+    def run(
+        self, lang: Language, msg: Mapping[str, Any], extra: Mapping[str, str], work: str, limits: ExecLimits
+    ) -> dict[str, Any]:
+        program = msg["program"]
+        missing = lang.missing_tools()
+        if missing:
+            tool = missing[0]
+            return result_record(
+                Verdict.SKIPPED,
+                f"{tool.executable} not found" + (f"; install it: {tool.install}" if tool.install else ""),
+            )
+        src_probe, out_probe = Path(work) / lang.source_file, Path(work)
+        needs_build = type(lang).build is not Language.build or bool(lang.build_commands(src_probe, out_probe))
+        compile_s = 0.0
+        if needs_build:
+
+            def build(src: Path, out_dir: Path) -> Any:
+                return lang.build(src, out_dir, self._command_runner(lang, limits), limits.compile_timeout_s)
+
+            built = self.cache.get(lang.name, lang.source_file, program, extra, build, runner=self._fingerprint(lang))
+            compile_s = 0.0 if built.cached else built.output.seconds
+            if not built.output.ok:
+                return result_record(
+                    Verdict.COMPILE_ERROR, built.output.message or "compilation failed", compile_s=compile_s
+                )
+            src, out_dir = built.src, built.out_dir
+        else:
+            src, out_dir = src_probe, out_probe
+            with open(src, "w") as f:
+                f.write(program)
+            sandbox.chown_tree(work, self.isolation.sandbox_uid)
+        token = os.urandom(16).hex()
+        env = sandbox.sample_environment(work, lang.environment())
+        env[TOKEN_ENV] = token
+        argv = [str(a) for a in lang.run_command(src, out_dir)]
+        exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
+        child = sandbox.Child(
+            lambda: os.execve(exe, argv, env),
+            work_dir=work,
+            env=None,  # execve passes it
+            limits=limits,
+            isolation=self.isolation,
+            uid=self.isolation.sandbox_uid,
+            stdin_data=msg.get("stdin", "").encode(),
+        )
+        obs = child.wait()
+        res = judge_outcome(lang, obs, token, limits)
+        res["compile_s"] = compile_s
+        return res
+
+    def _fingerprint(self, lang: Language) -> str:
+        if lang.name not in self._fingerprints:
+            self._fingerprints[lang.name] = runner_fingerprint(lang)
+        return self._fingerprints[lang.name]
+
+    def _command_runner(self, lang: Language, limits: ExecLimits) -> Any:
+        """The sandboxed CommandRunner handed to Language.build: no network, rlimits with the
+        compile timeout as CPU limit, a wall-clock limit of ``timeout``, own process group."""
+        home = self.toolchain_home
+        home.mkdir(parents=True, exist_ok=True)
+
+        def run(argv: Sequence[str], cwd: Path, timeout: float) -> CommandResult:
+            env = sandbox.sample_environment(str(cwd), lang.environment())
+            env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "SLMBENCH_CACHE": str(home)})
+            exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
+            argl = [str(a) for a in argv]
+            blimits = ExecLimits(
+                timeout_s=timeout,
+                wall_timeout_s=timeout,
+                memory_mb=max(limits.memory_mb, 16384),
+                max_output_bytes=limits.max_output_bytes,
+                max_file_bytes=max(limits.max_file_bytes, 1 << 30),
+                max_processes=BUILD_MAX_PROCESSES,
+            )
+            child = sandbox.Child(
+                lambda: os.execve(exe, argl, env),
+                work_dir=str(cwd),
+                env=None,  # execve passes it
+                limits=blimits,
+                isolation=self.isolation,
+                uid=None,
+            )
+            obs = child.wait()
+            timed_out = obs.wall_killed or obs.signal == signal.SIGXCPU
+            return CommandResult(
+                exit_code=obs.exit_code,
+                stdout=obs.stdout.decode(errors="replace"),
+                stderr=obs.stderr.decode(errors="replace"),
+                seconds=obs.wall_s,
+                timed_out=timed_out,
+            )
+
+        return run
