@@ -361,3 +361,25 @@ def test_unseeded_random_is_the_same_in_every_sample():
     with Executor(workers=1) as fresh:
         results = run(fresh, {f"s{i}": prog + f"# {i}\n" for i in range(3)})
     assert all(r.verdict is Verdict.PASSED for r in results.values()), results
+
+
+@pytest.mark.parametrize("level", ["default", "bwrap"])
+def test_programs_may_use_threads_processes_and_shared_memory(level):
+    # what ordinary Python programs do must work inside the sandbox (the fork that starts a
+    # sample skips CPython's at-fork hooks; /dev/shm is the worker's own, emptied after each)
+    prog = (
+        "import concurrent.futures, multiprocessing, os, subprocess, threading\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(1)); t.start(); t.join()\n"
+        "assert seen == [1] and threading.current_thread() is threading.main_thread()\n"
+        "with concurrent.futures.ThreadPoolExecutor(4) as ex:\n"
+        "    assert sum(ex.map(lambda x: x * x, range(10))) == 285\n"
+        "with multiprocessing.Pool(2) as p:\n"
+        "    assert p.map(abs, [-1, -2]) == [1, 2]\n"
+        "assert subprocess.run(['echo', 'hi'], capture_output=True, text=True).stdout == 'hi\\n'\n"
+        "assert os.listdir('/dev/shm') == [], os.listdir('/dev/shm')\n"
+        "open('/dev/shm/leftover', 'w').write('x')\n"
+    )
+    with Executor(workers=1, sandbox=level) as fresh:
+        results = run(fresh, {f"s{i}": prog + f"# {i}\n" for i in range(3)}, limits=ExecLimits(timeout_s=10))
+    assert all(r.verdict is Verdict.PASSED for r in results.values()), results

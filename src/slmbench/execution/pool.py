@@ -413,7 +413,7 @@ def _bwrap_prefix(cache_dir: Path) -> list[str]:
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for d in sb.SHARED_WRITABLE:
         if os.path.isdir(d) and not os.path.islink(d):
-            args += ["--perms", "0755", "--tmpfs", d]
+            args += ["--perms", sb.tmpfs_mode(d), "--tmpfs", d]
     hidden = sb.hidden_roots([*exposed, *keep, os.path.expanduser("~")])
     for d in hidden:
         args += ["--perms", "0755", "--tmpfs", d]

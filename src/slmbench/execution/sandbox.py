@@ -64,6 +64,13 @@ PR_SET_NO_NEW_PRIVS = 38
 # tmpfs in the worker's mount namespace so a sample cannot leave files there (or read another
 # sample's leftovers).
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lib/php/sessions")
+# Of those, the one samples may write to (POSIX semaphores and shared memory live there:
+# multiprocessing needs it); the worker empties it after every sample (clear_shared_memory).
+SAMPLE_SHM = "/dev/shm"
+
+
+def tmpfs_mode(path: str) -> str:
+    return "1777" if path == SAMPLE_SHM else "0755"
 WORK_ROOT = "/tmp/slmbench-work"  # inside the worker's private /tmp when namespaced
 # Toolchains commonly installed under a home directory; visible (read-only) to samples.
 TOOLCHAIN_DIRS = (".pyenv", ".cargo", ".rustup", ".nvm", ".local/lib", ".local/bin", "go", ".sdkman", ".deno", ".bun")
@@ -175,6 +182,7 @@ class Isolation:
     namespaces: tuple[str, ...] = ()  # subset of ("net", "mnt", "pid", "ipc", "uts")
     sandbox_uid: int | None = None  # None: samples run as the worker's own user
     private_tmp: bool = False
+    private_shm: bool = False  # /dev/shm is the worker's own (emptied after each sample)
     read_only_root: bool = False  # everything but the work dir (and the build cache) is read-only
     pid1: bool = False  # the worker is PID 1 of its own PID namespace (and reaps all orphans)
     notes: tuple[str, ...] = ()
@@ -199,6 +207,7 @@ def enter_worker_namespaces(level: str, keep_paths: Sequence[str] = (), host_pid
             namespaces=("net", "mnt", "pid", "ipc", "uts"),
             sandbox_uid=uid,
             private_tmp=True,
+            private_shm=True,  # inside its own fresh /dev
             read_only_root=True,
             notes=() if in_pid_ns else ("bwrap without a PID namespace",),
         )
@@ -237,7 +246,7 @@ def enter_worker_namespaces(level: str, keep_paths: Sequence[str] = (), host_pid
     for d in SHARED_WRITABLE:
         if os.path.isdir(d) and not os.path.islink(d):
             try:
-                mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1g")
+                mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={tmpfs_mode(d)},size=1g")
                 private.append(d)
             except OSError as exc:
                 notes.append(f"{d} not private ({exc.strerror})")
@@ -262,6 +271,7 @@ def enter_worker_namespaces(level: str, keep_paths: Sequence[str] = (), host_pid
         namespaces=("net", "mnt", "pid", "ipc", "uts"),
         sandbox_uid=uid,
         private_tmp="/tmp" in private,
+        private_shm=SAMPLE_SHM in private,
         read_only_root=read_only_root,
         pid1=True,
         notes=tuple(notes),
@@ -746,6 +756,26 @@ def _dup_high(fd: int) -> int:
 def _max_fd() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return min(soft, 65536) if soft != resource.RLIM_INFINITY else 65536
+
+
+def clear_shared_memory() -> None:
+    """Remove what the last sample left in the worker's private /dev/shm (semaphores, shared
+    memory segments), so that the next one starts from an empty one as from an empty work dir."""
+    try:
+        names = os.listdir(SAMPLE_SHM)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(SAMPLE_SHM, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                import shutil
+
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def prepare_work_dir(root: str, name: str, uid: int | None) -> str:

@@ -129,6 +129,8 @@ class Worker:
                 os.rmdir(work)  # the common case: the program left nothing behind
             except OSError:
                 _remove_tree(work)
+            if self.isolation.private_shm:
+                sandbox.clear_shared_memory()
 
     def _built_runner(self) -> Any:
         if self._built is None:
