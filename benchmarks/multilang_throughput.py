@@ -9,12 +9,16 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
   crates, Java support classes) is done before timing and reported as ``setup_s``.
 - naive: what MultiPL-E's containers do: per program a fresh temp dir and one subprocess that
   compiles and runs it (``g++ && ./a.out``, ``javac && java -ea``, ``go test``, a cargo project
-  with the crates in a shared target dir as the BigCode harness keeps it, ``node``/``php``/...),
-  with the same number of parallel workers.
+  with the crates prebuilt in a target dir kept between programs as the BigCode harness keeps
+  it, ``node``/``php``/...), with the same number of parallel workers. Each worker keeps its own
+  Cargo target dir (one shared by two cargo processes serialises them on its lock, and programs
+  of one package name overwrite each other's test binary); Go's build cache is shared (it is
+  safe for concurrent use) and, like the crates, warmed before timing.
 
 Both sides get the same per-program time limit (``--timeout``, default 3 s: some buggy solutions
 loop forever; CPU seconds for ours, wall seconds for the baseline). Starting our workers is paid
-once per run and reported apart (``worker_startup_s``).
+once per run and reported apart (``worker_startup_s``). The two sides take turns on interleaved
+slices of the programs (``--rounds``), so that other work on a shared machine weighs on both.
 
 Prints one JSON line: per language samples/s of both, the ratio, and whether the target is met
 (>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages).
@@ -24,17 +28,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from slmbench.data import DataSource
+from slmbench.execution.languages import trailer_for
 from slmbench.execution.pool import Executor
 from slmbench.tasks import create_task
 from slmbench.types import ExecLimits
@@ -100,6 +109,14 @@ def naive_command(lang: str, work: Path, shared: Path, program: str) -> tuple[li
     return {"python": ["python3", "main.py"], "php": ["php", "main.php"], "ruby": ["ruby", "main.rb"]}[lang], env
 
 
+def naive_program(req) -> str:
+    """The program as MultiPL-E runs it: solution and tests, without our result-channel trailer
+    (the C++ trailer needs our ``-Dmain=...`` flag: with it, a plain ``g++`` stops at a
+    "redefinition of main" error and never links or runs anything)."""
+    trailer = trailer_for(req.language)
+    return req.program[: len(req.program) - len(trailer)] if trailer and req.program.endswith(trailer) else req.program
+
+
 def naive_prepare(lang: str, work: Path, program: str) -> None:
     path = work / SOURCE[lang]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +125,7 @@ def naive_prepare(lang: str, work: Path, program: str) -> None:
         from slmbench.execution.languages.rust import CARGO_CONFIG, RAND_COMPAT
 
         (work / "Cargo.toml").write_text(
-            '[package]\nname = "sample"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+            f'[package]\nname = "sample_{work.name}"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
             'rand = { path = "../rand_compat" }\nregex = "1"\nmd5 = "0.7"\n'
         )
         (work / ".cargo").mkdir()
@@ -123,44 +140,86 @@ def naive_prepare(lang: str, work: Path, program: str) -> None:
             (compat / "src" / "lib.rs").write_text(RAND_COMPAT)
 
 
-def run_naive(lang: str, reqs: list, workers: int, root: Path) -> float:
-    shared = root / "shared"
-    shared.mkdir(parents=True, exist_ok=True)
+def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[list], tuple[float, int]]:
+    """Set the baseline up (Cargo target dirs, warm caches; untimed) and return the function
+    that runs a list of programs: (seconds, programs that exited with status 0). The count
+    shows the baseline really compiled and ran them (it should match ours, but for JavaScript,
+    whose plain ``console.assert`` does not fail)."""
+    slots: queue.SimpleQueue[Path] = queue.SimpleQueue()  # one shared dir per worker (Cargo's target dir)
+    for k in range(workers):
+        (root / f"shared{k}").mkdir(parents=True, exist_ok=True)
+        slots.put(root / f"shared{k}")
+    if lang == "go":  # one Go build cache for all workers, as a container keeps its ~/.cache/go-build
+        for k in range(1, workers):
+            (root / f"shared{k}").rmdir()
+            (root / f"shared{k}").symlink_to(root / "shared0")
 
-    def one(i_req):
+    def one(i_req, slot: Path | None = None) -> bool:
         i, req = i_req
         work = root / f"s{i}"
         work.mkdir()
+        shared = slots.get() if slot is None else slot
         try:
-            naive_prepare(lang, work, req.program)
-            argv, env = naive_command(lang, work, shared, req.program)
-            try:  # the same time limit as ours (wall clock here, CPU time there: in the baseline's favour)
-                subprocess.run(argv, cwd=work, env=env, capture_output=True, timeout=req.limits.timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
+            program = naive_program(req)
+            naive_prepare(lang, work, program)
+            argv, env = naive_command(lang, work, shared, program)
+            # the same time limit as ours (wall clock here, CPU time there: in the baseline's
+            # favour); on expiry the whole process group goes, as a container's would (killing
+            # only ``sh``/``go``/``cargo`` leaves a looping test running and loading the machine)
+            with subprocess.Popen(
+                argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            ) as proc:
+                try:
+                    proc.communicate(timeout=req.limits.timeout_s)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.communicate()
+                    return False
+            return proc.returncode == 0
         finally:
+            if slot is None:
+                slots.put(shared)
             shutil.rmtree(work, ignore_errors=True)
 
-    if lang == "rust":  # the crates are compiled once into the shared target dir, as BigCode keeps it
-        warm = dataclasses.replace(reqs[0], limits=dataclasses.replace(reqs[0].limits, timeout_s=600))
-        one((-1, warm))
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, enumerate(reqs)))
-    return time.perf_counter() - start
+    if lang in ("rust", "go"):  # crates / standard library and testify compiled before timing
+        warm = dataclasses.replace(warm_req, limits=dataclasses.replace(warm_req.limits, timeout_s=600))
+        for k in range(workers if lang == "rust" else 1):
+            one((-1 - k, warm), slot=root / f"shared{k}")
+    counter = itertools.count()
+
+    def run(reqs: list) -> tuple[float, int]:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            passed = sum(pool.map(one, [(next(counter), r) for r in reqs]))
+        return time.perf_counter() - start, passed
+
+    return run
 
 
-def run_ours(reqs: list, workers: int, cache: Path) -> tuple[float, float]:
-    """(seconds for the programs, seconds to start the workers): worker start-up is paid once
-    per run, whatever its size, so it is reported apart."""
+def compare(lang: str, reqs: list, workers: int, root: Path, rounds: int) -> dict[str, float]:
+    """Both sides on the same programs, in ``rounds`` interleaved slices (ours, naive, naive,
+    ours, ...), so that a change of load on the shared machine during the run weighs on both.
+    Starting our workers is paid once per run, whatever its size, so it is reported apart."""
+    slices = [s for s in (reqs[i::rounds] for i in range(rounds)) if s]
+    naive = naive_runner(lang, reqs[0], workers, root / "naive")
+    t = {"ours_s": 0.0, "naive_s": 0.0, "ours_passed": 0, "naive_passed": 0}
     start = time.perf_counter()
-    with Executor(workers=workers, cache_dir=cache) as ex:
+    with Executor(workers=workers, cache_dir=root / "cache") as ex:
         ex.isolation  # noqa: B018 - starts the workers
-        started = time.perf_counter()
-        n = sum(1 for _ in ex.run(reqs))
-        done = time.perf_counter()
-    assert n == len(reqs)
-    return done - started, started - start
+        t["startup_s"] = time.perf_counter() - start
+
+        def ours(part: list) -> tuple[float, int]:
+            begin = time.perf_counter()
+            results = list(ex.run(part))
+            assert len(results) == len(part)
+            return time.perf_counter() - begin, sum(r.passed for r in results)
+
+        for k, part in enumerate(slices):
+            for side in ("ours", "naive") if k % 2 == 0 else ("naive", "ours"):
+                seconds, passed = (ours if side == "ours" else naive)(part)
+                t[f"{side}_s"] += seconds
+                t[f"{side}_passed"] += passed
+    return t
 
 
 def setup(lang: str, reqs: list, workers: int, cache: Path) -> float:
@@ -187,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=3.0, help="per-program time limit, both sides (buggy solutions loop)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved slices per side (load changes weigh on both)"
+    )
     args = parser.parse_args(argv)
     out: dict[str, object] = {
         "benchmark": "multilang_throughput",
         "workers": args.workers,
         "limit": args.limit,
         "timeout_s": args.timeout,
+        "rounds": args.rounds,
+        "load_average_start": os.getloadavg()[0],
     }
     langs: dict[str, dict[str, object]] = {}
     for label in args.langs.split(","):
@@ -201,9 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="slmbench-bench-") as tmp:
             root = Path(tmp)
             setup_s = setup(lang, reqs, args.workers, root / "setup-cache")
-            ours_s, startup_s = run_ours(reqs, args.workers, root / "cache")
-            naive_s = run_naive(lang, reqs, args.workers, root / "naive")
-        ours, naive = len(reqs) / ours_s, len(reqs) / naive_s
+            t = compare(lang, reqs, args.workers, root, args.rounds)
+        ours, naive = len(reqs) / t["ours_s"], len(reqs) / t["naive_s"]
         target = TARGET.get(lang, 1.0)
         langs[label] = {
             "samples": len(reqs),
@@ -212,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": round(ours / naive, 2),
             "target": target,
             "met": ours / naive >= target,
+            "passed": {"ours": t["ours_passed"], "naive": t["naive_passed"]},
             "setup_s": round(setup_s, 1),
-            "worker_startup_s": round(startup_s, 2),
+            "worker_startup_s": round(t["startup_s"], 2),
         }
         print(f"{label}: {langs[label]}", file=sys.stderr)
     out["languages"] = langs

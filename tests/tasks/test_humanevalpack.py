@@ -113,6 +113,7 @@ def test_missing_toolchain_fails_before_anything_runs(data_dir, monkeypatch):
 # Go/95's canonical solution depends on map iteration order: it passes on about half the runs
 FLAKY_EXCEPTIONS = {"Go/95"}
 
+
 @pytest.fixture(scope="module")
 def executor():
     from slmbench.execution.pool import Executor

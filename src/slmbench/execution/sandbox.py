@@ -71,6 +71,8 @@ SAMPLE_SHM = "/dev/shm"
 
 def tmpfs_mode(path: str) -> str:
     return "1777" if path == SAMPLE_SHM else "0755"
+
+
 WORK_ROOT = "/tmp/slmbench-work"  # inside the worker's private /tmp when namespaced
 # Toolchains commonly installed under a home directory; visible (read-only) to samples.
 TOOLCHAIN_DIRS = (".pyenv", ".cargo", ".rustup", ".nvm", ".local/lib", ".local/bin", "go", ".sdkman", ".deno", ".bun")

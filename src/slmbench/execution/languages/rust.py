@@ -97,7 +97,12 @@ pub trait Rng: rand08::RngCore {
 impl<R: rand08::RngCore + ?Sized> Rng for R {}
 """
 INSTALL_CRATES = "apt-get install -y librust-rand-dev librust-regex-dev librust-md5-dev"
-FLAGS = ("--edition", "2021", "--test", "-C", "debuginfo=0", "-C", "opt-level=0", "-A", "warnings")
+# strip=debuginfo: the linker skips the prebuilt standard library's debug info (~15 ms of a
+# ~95 ms build); panics still name file and line (that comes from the code, not debug info)
+FLAGS = (
+    "--edition", "2021", "--test", "-C", "debuginfo=0", "-C", "strip=debuginfo", "-C", "opt-level=0",
+    "-A", "warnings",
+)  # fmt: skip
 
 TRAILER = """
 #[cfg(test)]
