@@ -70,6 +70,8 @@ CASES = {
     },
     ("multiple-rb", "HumanEval_53_add"): {
         "ok": ("  return x + y\nend\n", P),
+        # a bundled gem (prime) and the standard library resolve without RubyGems' start-up
+        "gems": ("  require 'prime'\n  require 'set'\n  return Set[x].sum + y if Prime.prime?(7)\nend\n", P),
         "wrong": ("  return x - y\nend\n", F),
         "throws": ("  return x / 0\nend\n", E),
         "exit0": ("  exit 0\nend\n", F),
