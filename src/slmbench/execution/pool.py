@@ -40,10 +40,19 @@ from slmbench.types import ExecRequest, ExecResult, Verdict
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # a whole request fits: the harness never blocks on a busy worker
 PREFETCH = 2  # requests queued per worker, so a worker never waits for the harness
+
 START_TIMEOUT_S = 180.0  # generous: a worker starts in ~0.1 s, but machines get overloaded
 MAX_ATTEMPTS = 2  # a request whose worker died is retried once on a fresh worker
 
 Progress = Callable[[ExecResult], None]
+
+
+def default_workers() -> int:
+    """One worker per usable core, plus one. A worker sleeps while its sample runs and the
+    sample's process sleeps while its worker judges and forks the next: on each hand-over a
+    core idles for a wake-up, and the extra worker fills those gaps (HumanEval x10 on 2 cores:
+    3.0 s with 2 workers, 2.7 s with 3, 2.7 s with 4)."""
+    return len(os.sched_getaffinity(0)) + 1
 
 
 @dataclass
@@ -85,7 +94,7 @@ class Executor:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.workers = workers if workers > 0 else default_workers()
         self.sandbox = sandbox
         self.dedupe = dedupe
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root()
