@@ -63,6 +63,12 @@ CASES = {
     },
     ("multiple-php", "HumanEval_53_add"): {
         "ok": ("    return $x + $y;\n}\n", P),
+        # the system's extensions are there (ctype, iconv), minus readline, opcache and FFI
+        "extensions": (
+            '    $skipped = extension_loaded("readline") || extension_loaded("ffi") || extension_loaded("Zend OPcache");\n'
+            '    return ctype_digit("42") && iconv("UTF-8", "ASCII", "a") === "a" && !$skipped ? $x + $y : 0;\n}\n',
+            P,
+        ),
         "wrong": ("    return $x - $y;\n}\n", F),
         "throws": ("    return intdiv($x, 0);\n}\n", E),
         "exit0": ("    exit(0);\n}\n", F),
