@@ -176,6 +176,18 @@ def _generate(
     wanted = {(r.problem.problem_id, s): r for r in requests for s in r.samples}
     stage = reporter.stage(f"generate {spec.task}", len(wanted))
     done = 0
+    # Events (e.g. an OOM back-off) are stored as they happen, so a crash later in the run does
+    # not lose them. A backend reused across runs (a study) keeps the earlier runs' events:
+    # only those after `stored` belong to this run.
+    stored = len(backend.events())
+
+    def store_new_events() -> None:
+        nonlocal stored
+        events = backend.events()
+        for event in events[stored:]:
+            store.add_event(record.run_id, event)
+        stored = len(events)
+
     try:
         store.set_backend_info(record.run_id, _info_dict(backend))
         for completion in backend.generate(requests, spec.decoding):
@@ -201,12 +213,12 @@ def _generate(
                     )
                 ],
             )
+            store_new_events()
             done += 1
             stage.advance()
         store.set_backend_info(record.run_id, _info_dict(backend))
-        for event in backend.events():
-            store.add_event(record.run_id, event)
     finally:
+        store_new_events()  # also those of a generation that failed (e.g. OOM at batch size 1)
         if owned:
             backend.close()
     if wanted:

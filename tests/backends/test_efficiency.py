@@ -100,3 +100,11 @@ def test_summary_reports_unmeasured_as_none_not_zero() -> None:
     assert s["energy_j"] is None and s["energy_per_token_j"] is None and s["peak_memory_bytes"] is None
     assert s["prompt_tokens"] is None and s["completion_tokens"] == 10
     assert s["parameters"] is None and s["load_time_s"] is None
+
+
+def test_throughput_divides_by_compute_shares_not_overlapping_latencies() -> None:
+    # two samples decoded side by side for 2 s: each waited 2 s, the runtime computed for 2 s
+    usages = [Usage(completion_tokens=10, latency_s=2.0, ttft_s=0.5, extra={"compute_s": 1.0}) for _ in range(2)]
+    s = summarize(usages)
+    assert s["generation_time_s"] == 2.0 and s["tokens_per_s"] == 10.0
+    assert s["mean_latency_s"] == 2.0 and s["p95_latency_s"] == 2.0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import time
 from pathlib import Path
 
 import pytest
 
 from slmbench.backends.base import GenerationRequest
 from slmbench.errors import UserError
+from slmbench.metrics.efficiency import summarize
 from slmbench.spec import DecodingSpec
 from slmbench.tasks.base import truncate_at_stop
 from slmbench.types import Problem
@@ -61,6 +63,40 @@ def test_every_requested_sample_once_with_usage(qwen: HFBackend) -> None:
     assert info.parameters == sum(p.numel() for p in qwen.model.parameters())
     assert info.load_time_s is not None and info.load_time_s > 0
     assert (info.device, info.dtype, info.extra["architecture"]) == ("cpu", "float32", "qwen2")
+
+
+def test_latency_is_the_wall_time_from_submission(qwen: HFBackend) -> None:
+    # 6 samples in one batch, no stop sequences: they run side by side and end at the same step
+    t0 = time.perf_counter()
+    out = list(
+        qwen.generate(
+            [request("p/short", range(4)), request("p/long", range(2))], DecodingSpec(max_new_tokens=8, batch_size=6)
+        )
+    )
+    elapsed = time.perf_counter() - t0
+    for c in out:
+        u = c.usage
+        assert 0 < u.extra["queue_s"] < u.ttft_s <= u.latency_s <= elapsed
+    # concurrent samples each wait for the whole batch: their latencies overlap (the old equal
+    # split of each step made them add up to less than the call took)
+    assert sum(c.usage.latency_s for c in out) >= elapsed
+    # the compute shares do not overlap: they add up to at most the time the last sample took
+    compute = [c.usage.extra["compute_s"] for c in out]
+    assert all(x > 0 for x in compute) and sum(compute) <= max(c.usage.latency_s for c in out)
+    summary = summarize([c.usage for c in out])
+    assert summary["generation_time_s"] == pytest.approx(sum(compute))
+    assert summary["tokens_per_s"] == pytest.approx(6 * 8 / sum(compute))
+    assert summary["p50_latency_s"] >= summary["mean_ttft_s"]
+
+
+def test_waiting_for_a_place_in_the_batch_counts_in_latency(qwen: HFBackend) -> None:
+    # 4 samples of one prompt, 2 places: the last two are admitted when the first two finish
+    out = list(qwen.generate([request("p/short", range(4))], DecodingSpec(max_new_tokens=6, batch_size=2)))
+    by_admission = sorted((c.usage for c in out), key=lambda u: u.extra["queue_s"])
+    first, second = by_admission[:2], by_admission[2:]
+    # the second pair waited at least as long as the first pair took, and that wait is in its times
+    assert min(u.extra["queue_s"] for u in second) >= max(u.latency_s for u in first)
+    assert all(u.extra["queue_s"] < u.ttft_s <= u.latency_s for u in second)
 
 
 def _stop_in_some(texts: list[str]) -> str:

@@ -35,3 +35,17 @@ def test_without_gpu_or_vllm_a_one_line_error_names_what_is_missing() -> None:
 def test_unknown_arguments_are_rejected_before_loading() -> None:
     with pytest.raises(UserError, match="unknown --model-args for vllm: gpu_mem"):
         create_backend("vllm:m", {"gpu_mem": "0.5"})
+
+
+def test_request_times_come_from_vllms_stamps_else_the_chunk_wall_time() -> None:
+    from types import SimpleNamespace
+
+    from slmbench.backends.vllm import _request_times
+
+    v1 = SimpleNamespace(arrival_time=1e9, queued_ts=100.0, first_token_ts=100.5, last_token_ts=102.0)
+    assert _request_times(v1, 9.0) == (2.0, 0.5, "vllm request timestamps")
+    v0 = SimpleNamespace(arrival_time=50.0, first_token_time=50.25, finished_time=51.0)
+    assert _request_times(v0, 9.0) == (1.0, 0.25, "vllm request timestamps")
+    # statistics off: every request of the chunk was submitted together and came back with the last
+    latency, ttft, source = _request_times(None, 9.0)
+    assert (latency, ttft) == (9.0, None) and source.startswith("chunk wall time")

@@ -19,9 +19,18 @@ because the benchmark needs what ``generate()`` does not give together:
   start over (same samples: generators restart from their seeds) and the run records it.
 
 Each completion is yielded as soon as its sequence finishes, so a crash loses at most the
-sequences in flight. Time and energy are charged per step, in equal shares to the sequences
-in that step; peak memory is the process's peak RSS (CPU, kernel high-water mark) or
-``torch.cuda.max_memory_allocated`` (GPU) since the start of ``generate``.
+sequences in flight. Time is measured two ways, because batching makes them differ:
+
+* ``latency_s`` and ``ttft_s`` are wall times from the moment ``generate`` starts working on the
+  requests (every request is submitted then) to the sample's last and first token. Waiting in
+  the queue before admission into the batch counts: it is time the caller waits for the
+  sample. ``usage.extra["queue_s"]`` says how much of it was waiting. latency_s >= ttft_s.
+* ``usage.extra["compute_s"]``: the sample's share of the decoding steps it took part in (each
+  step's time split equally among its sequences). Samples run concurrently, so their latencies
+  overlap; the shares do not, and their sum is the generation time that tokens/s divides by.
+
+Energy is charged like ``compute_s``; peak memory is the process's peak RSS (CPU, kernel
+high-water mark) or ``torch.cuda.max_memory_allocated`` (GPU) since the start of ``generate``.
 """
 
 from __future__ import annotations
@@ -84,10 +93,13 @@ class _Seq:
     sample: int
     prompt_ids: tuple[int, ...]
     stops: tuple[str, ...]
+    submitted: float = 0.0  # perf_counter when generate took the request: latency's origin
     watcher: StopWatcher | None = None
     generator: Any = None
     latency_s: float = 0.0
     ttft_s: float | None = None
+    queue_s: float = 0.0
+    compute_s: float = 0.0
     energy_j: float | None = 0.0
     max_new: int = 0
     finished: bool = False
@@ -248,6 +260,7 @@ class HFBackend(Backend):
         self._ensure_loaded()
         import torch
 
+        submitted = time.perf_counter()  # every request is submitted now: latencies count from here
         seqs: list[_Seq] = []
         encoded = [(r, *self._encode(r)) for r in requests]
         # longest prompts first: similar lengths share batches (less padding) and OOM shows early
@@ -259,7 +272,7 @@ class HFBackend(Backend):
                     f"prompt of {request.problem.problem_id} has {len(ids)} tokens, the model's limit is {limit}",
                     hint="use a model with a longer context or skip this task",
                 )
-            seqs.extend(_Seq(request, s, ids, stops) for s in request.samples)
+            seqs.extend(_Seq(request, s, ids, stops, submitted) for s in request.samples)
         queue = collections.deque(seqs)
         batch_size = self._batch_size or decoding.batch_size
         assert self._meter is not None
@@ -315,7 +328,7 @@ class HFBackend(Backend):
                     s.watcher = StopWatcher(tok.decode, s.prompt_ids, s.stops, eos)
                     seed = sample_seed(decoding.seed, s.request.problem.problem_id, s.sample)
                     s.generator = torch.Generator(device=device).manual_seed(seed)
-                    s.latency_s, s.ttft_s, s.energy_j, s.finished = 0.0, None, 0.0, False
+                    s.ttft_s, s.compute_s, s.energy_j, s.finished = None, 0.0, 0.0, False
                     s.max_new = (
                         decoding.max_new_tokens
                         if limit is None
@@ -349,22 +362,25 @@ class HFBackend(Backend):
     def _account(
         self, seqs: list[_Seq], tokens: list[int], t0: float, e0: float | None, meter: Any, *, first: bool
     ) -> None:
-        """Feed each sequence its token and charge it an equal share of the step's time and energy."""
+        """Feed each sequence its token, charge it an equal share of the step's time and energy,
+        and note the wall times of its first and last tokens."""
         now = time.perf_counter()  # after .tolist(): the device is synchronised
         share = (now - t0) / len(seqs)
         e1 = meter.energy_j()
         energy = (e1 - e0) / len(seqs) if e0 is not None and e1 is not None else None
         for s, t in zip(seqs, tokens, strict=True):
-            s.latency_s += share
+            s.compute_s += share
             if energy is None:
                 s.energy_j = None
             elif s.energy_j is not None:
                 s.energy_j += energy
-            if first:
-                s.ttft_s = now - t0
+            if first:  # admission step (again after an OOM restart: the earlier tokens were discarded)
+                s.queue_s = t0 - s.submitted
+                s.ttft_s = now - s.submitted
             assert s.watcher is not None
             if s.watcher.push(t) or len(s.watcher.generated) >= s.max_new:
                 s.finished = True
+                s.latency_s = now - s.submitted
 
     def _admit(self, new: list[_Seq], prompts: _PromptCache) -> _State:
         """Decoding state for new sequences: prefill the prompts not seen yet (in one left-padded
@@ -437,7 +453,7 @@ class HFBackend(Backend):
             return text[len(prompt_text) :] if text.startswith(prompt_text) else decode(ids)
 
         text = s.watcher.result(full_decode)
-        extra: dict[str, Any] = {"batch_size": batch_size}
+        extra: dict[str, Any] = {"batch_size": batch_size, "compute_s": s.compute_s, "queue_s": s.queue_s}
         if s.energy_j is not None and meter.energy_source:
             extra["energy_source"] = meter.energy_source
             if meter.energy_source == "rapl":

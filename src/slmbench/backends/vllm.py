@@ -158,7 +158,7 @@ class VLLMBackend(Backend):
             tokens = [len(o.outputs[0].token_ids) for o in outputs]
             total = sum(tokens) or 1
             for (request, sample, _), out, n_tok in zip(part, outputs, tokens, strict=True):
-                yield self._completion(request, sample, out, n_tok, wall * n_tok / total, used, energy, n_tok / total)
+                yield self._completion(request, sample, out, n_tok, wall, used, energy, n_tok / total)
 
     def _completion(
         self,
@@ -166,22 +166,17 @@ class VLLMBackend(Backend):
         sample: int,
         out: Any,
         n_tok: int,
-        latency: float,
+        wall: float,
         used: int | None,
         energy: float | None,
         share: float,
     ) -> Completion:
         result = out.outputs[0]
         text, finish = result.text, result.finish_reason or "length"
-        extra: dict[str, Any] = {"latency_attribution": "chunk wall time by token share"}
-        metrics = getattr(out, "metrics", None)
-        ttft = None
-        if (
-            metrics is not None
-            and getattr(metrics, "first_token_time", None)
-            and getattr(metrics, "arrival_time", None)
-        ):
-            ttft = metrics.first_token_time - metrics.arrival_time
+        latency, ttft, source = _request_times(getattr(out, "metrics", None), wall)
+        # the requests of a chunk run concurrently: throughput needs each one's share of the
+        # chunk's time (by tokens), not its latency (latencies overlap)
+        extra: dict[str, Any] = {"latency_attribution": source, "compute_s": wall * share}
         usage = Usage(
             prompt_tokens=len(out.prompt_token_ids or []),
             completion_tokens=n_tok,
@@ -192,3 +187,21 @@ class VLLMBackend(Backend):
             extra=extra,
         )
         return answer_completion(request, sample, text, usage, chat=self.chat, finish=finish)
+
+
+def _request_times(metrics: Any, wall: float) -> tuple[float, float | None, str]:
+    """(latency, ttft, where latency comes from) of one request, both counted from its arrival.
+
+    vLLM V1 reports monotonic stamps (``queued_ts``, ``first_token_ts``, ``last_token_ts``), V0
+    ``arrival_time``, ``first_token_time`` and ``finished_time``; offline runs with statistics
+    off report neither. Then the latency is the chunk's wall time, which is exact for what the
+    caller sees: the chunk's requests are all submitted at once and come back together.
+    """
+    names = ("queued_ts", "first_token_ts", "last_token_ts")  # V1
+    if not getattr(metrics, "queued_ts", None):
+        names = ("arrival_time", "first_token_time", "finished_time")  # V0
+    start, first, last = (getattr(metrics, name, None) for name in names)
+    ttft = first - start if start and first else None
+    if start and last:
+        return last - start, ttft, "vllm request timestamps"
+    return wall, ttft, "chunk wall time (vLLM reported no per-request times)"

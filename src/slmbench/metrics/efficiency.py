@@ -348,14 +348,23 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (i - lo)
 
 
+def _compute_s(usage: Usage) -> float | None:
+    """The sample's share of the backend's busy time. Backends that run samples concurrently
+    (hf, vllm) record it as ``extra["compute_s"]``, because their latencies overlap and would add
+    up to more than the time spent; for one-at-a-time backends the latency is that share."""
+    value = usage.extra.get("compute_s")
+    return float(value) if value is not None else usage.latency_s
+
+
 def summarize(
     usages: Iterable[Usage], info: BackendInfo | None = None, *, problems: int | None = None
 ) -> dict[str, Any]:
     """Per-run efficiency figures from the per-sample usages and the backend facts.
 
     Keys (None = not measured): samples, prompt_tokens, completion_tokens, generation_time_s
-    (sum of per-sample latencies), tokens_per_s (completion tokens / generation time),
-    mean_latency_s, p50_latency_s, p95_latency_s, mean_ttft_s, peak_memory_bytes (max over
+    (sum of per-sample compute shares, see ``_compute_s``), tokens_per_s (completion tokens /
+    generation time), mean_latency_s, p50_latency_s, p95_latency_s (per-sample wall time from
+    submission to last token), mean_ttft_s, peak_memory_bytes (max over
     samples), energy_j, energy_per_sample_j, energy_per_token_j, energy_per_problem_j (needs
     ``problems``), load_time_s, parameters, device, dtype.
     """
@@ -364,7 +373,7 @@ def summarize(
     measured_lat = sorted(x for x in latencies if x is not None)
     completion_tokens = _total([u.completion_tokens for u in items])
     prompt_tokens = _total([u.prompt_tokens for u in items])
-    gen_time = _total(latencies)
+    gen_time = _total([_compute_s(u) for u in items])
     ttfts = [u.ttft_s for u in items if u.ttft_s is not None]
     peaks = [u.peak_memory_bytes for u in items if u.peak_memory_bytes is not None]
     energy = _total([u.energy_j for u in items])
