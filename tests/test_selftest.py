@@ -3,6 +3,7 @@ except documented data exceptions."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import ClassVar
 
@@ -70,6 +71,50 @@ def test_a_failing_reference_is_unexpected_unless_documented(executor):
     documented = selftest_task(TinyTask(broken, known={"T/1": "its reference multiplies (test data defect)"}), executor)
     assert documented.ok
     assert [(c.problem_id, c.label) for c in documented.tolerated] == [("T/1", "canonical")]
+
+
+class TwoSuiteTask(TinyTask):
+    """Every solution runs two suites; only the first problem has a buggy case (2 cases, then 1)."""
+
+    name = "two-suites"
+
+    def load(self):
+        problems, checksum = super().load()
+        return [problems[0], *(dataclasses.replace(p, meta={}) for p in problems[1:])], checksum
+
+    def programs(self, problem, solution, limits=None):
+        req = self.program(problem, solution, limits or self.limits(problem))
+        return {"base": req, "plus": req}
+
+
+class RecordingReporter:
+    """Records each progress stage as [total, advanced]."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, list[int]] = {}
+
+    def stage(self, description: str, total: int):
+        record = self.stages[description] = [total, 0]
+
+        class Stage:
+            def advance(self, n: int = 1) -> None:
+                record[1] += n
+
+        return Stage()
+
+
+def test_progress_total_is_the_number_of_executions(data_dir, executor):
+    rec = RecordingReporter()
+    t = selftest_task(TwoSuiteTask({"T/0": GOOD, "T/1": GOOD, "T/2": GOOD}), executor, progress=rec)
+    assert t.ok and len(t.cases) == 8  # (2 + 1 + 1 cases) x 2 suites
+    assert rec.stages == {"selftest two-suites": [8, 8]}
+    # cases are reported in problem order whatever order the executor finishes them in
+    assert [c.problem_id for c in t.cases] == ["T/0"] * 4 + ["T/1"] * 2 + ["T/2"] * 2
+
+    from slmbench.tasks import create_task
+
+    text = selftest_task(create_task("codexglue-ruby", source=DataSource(data_dir)), executor, limit=3, progress=rec)
+    assert rec.stages["selftest codexglue-ruby"] == [6, 6] == [len(text.cases)] * 2
 
 
 def test_run_selftest_prints_a_table_per_task_and_reports(data_dir, executor):

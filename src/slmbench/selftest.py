@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slmbench.console import reporter
+from slmbench.console import Reporter, reporter
 from slmbench.data import DataSource
 from slmbench.types import ExecResult, Verdict
 
@@ -86,17 +86,21 @@ def selftest_task(
     *,
     limit: int | None = None,
     problem_ids: Sequence[str] | None = None,
-    progress: Any = None,
+    progress: Reporter | None = None,
 ) -> TaskSelftest:
-    """Run one (already created) task's selftest cases through ``executor``."""
+    """Run one (already created) task's selftest cases through ``executor``.
+
+    With ``progress``, shows a bar whose total is the number of executions that will run (every
+    case times every test suite of its problem), known only once the programs are built."""
     problems = task.problems()
     if problem_ids is not None:
         wanted = set(problem_ids)
         problems = [p for p in problems if p.problem_id in wanted]
     if limit:
         problems = problems[:limit]
+    description = f"selftest {task.name}"
     if task.kind == "text":
-        return _selftest_text_task(task, problems, progress)
+        return _selftest_text_task(task, problems, progress, description)
     requests = []
     expected: dict[str, tuple[str, str, bool]] = {}
     for problem in problems:
@@ -105,15 +109,17 @@ def selftest_task(
                 key = _SEP.join((problem.problem_id, label, suite))
                 expected[key] = (problem.problem_id, label if suite == "test" else f"{label}/{suite}", should_pass)
                 requests.append(dataclasses.replace(req, key=key))
+    bar = progress.stage(description, len(requests)) if progress is not None else None
     start = time.perf_counter()
     cases = []
     for result in executor.run(requests):
         pid, label, should_pass = expected[result.key]
         cases.append(CaseResult(pid, label, should_pass, result))
-        if progress is not None:
-            progress.advance(1)
+        if bar is not None:
+            bar.advance(1)
+    # results arrive in completion order; report them in problem order
     order = {key: i for i, key in enumerate(expected)}
-    cases.sort(key=lambda c: order.get(_SEP.join((c.problem_id, c.label.split("/")[0], "test")), 0))
+    cases.sort(key=lambda c: order[c.result.key])
     return TaskSelftest(
         task=task.name,
         cases=tuple(cases),
@@ -146,9 +152,7 @@ def run_selftest(
     try:
         with reporter(console, quiet=console.quiet) as rep:
             for task in tasks:
-                n = len(task.problems()[:limit] if limit else task.problems())
-                stage = rep.stage(f"selftest {task.name}", n * len(task.selftest_cases(task.problems()[0])) if n else 0)
-                results.append(selftest_task(task, executor, limit=limit, progress=stage))
+                results.append(selftest_task(task, executor, limit=limit, progress=rep))
     finally:
         if owned:
             executor.close()
@@ -192,23 +196,26 @@ def print_report(report: SelftestReport, console: Console) -> None:
         )
 
 
-def _selftest_text_task(task: Any, problems: Sequence[Any], progress: Any) -> TaskSelftest:
+def _selftest_text_task(
+    task: Any, problems: Sequence[Any], progress: Reporter | None, description: str
+) -> TaskSelftest:
     """Text tasks run nothing: a case "passes" when the task accepts the text against the
     problem's reference (for BLEU tasks: the reference scores 100 against itself)."""
+    todo = [(problem, case) for problem in problems for case in task.selftest_cases(problem)]
+    bar = progress.stage(description, len(todo)) if progress is not None else None
     start = time.perf_counter()
     cases = []
-    for problem in problems:
-        for label, text, should_pass in task.selftest_cases(problem):
-            ok = task.selftest_passes(problem, text)
-            detail = f"BLEU {task.sample_bleu(problem, text):.2f}" if hasattr(task, "sample_bleu") else ""
-            result = ExecResult(
-                key=_SEP.join((problem.problem_id, label)),
-                verdict=Verdict.PASSED if ok else Verdict.FAILED,
-                message="" if ok else detail,
-            )
-            cases.append(CaseResult(problem.problem_id, label, should_pass, result))
-            if progress is not None:
-                progress.advance(1)
+    for problem, (label, text, should_pass) in todo:
+        ok = task.selftest_passes(problem, text)
+        detail = f"BLEU {task.sample_bleu(problem, text):.2f}" if hasattr(task, "sample_bleu") else ""
+        result = ExecResult(
+            key=_SEP.join((problem.problem_id, label)),
+            verdict=Verdict.PASSED if ok else Verdict.FAILED,
+            message="" if ok else detail,
+        )
+        cases.append(CaseResult(problem.problem_id, label, should_pass, result))
+        if bar is not None:
+            bar.advance(1)
     return TaskSelftest(
         task=task.name,
         cases=tuple(cases),

@@ -652,7 +652,7 @@ _LANGUAGE_NAMES = {
 
 def language_of(task: str) -> str | None:
     """The language of a HumanEval-family task (humaneval, humanevalpack-*, multiple-*), else None."""
-    if task in ("humaneval", "humanevalplus"):
+    if task in ("humaneval", "humanevalplus", "humanevalplus-origin"):
         return "Python"
     m = re.fullmatch(r"(humanevalpack|multiple)-(\w+)", task)
     return _LANGUAGE_NAMES.get(m.group(2)) if m else None

