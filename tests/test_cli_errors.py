@@ -109,3 +109,70 @@ def test_malformed_samples_file_leaves_no_run_behind(tmp_path: Path, lines: list
         db = sqlite3.connect(tmp_path / "s.db")
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
         db.close()
+
+
+# ---- the command line parser's own errors (typer/click), on every command ------------------
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["run", "--nosuch"], ["No such option: --nosuch", "run --help"]),
+        (["run", "--model", "reference", "--task", "humaneval", "--n", "abc"], ["'--n'", "'abc'", "run --help"]),
+        (["score", "--nosuch"], ["No such option: --nosuch", "score --help"]),
+        (["score", "--samples", "s.jsonl", "--task", "humaneval", "--limit", "x"], ["'--limit'", "'x'"]),
+        (["show", "--nosuch"], ["No such option: --nosuch", "show --help"]),
+        (["list", "--nosuch"], ["No such option: --nosuch", "list --help"]),
+        (["selftest", "--nosuch"], ["No such option: --nosuch", "selftest --help"]),
+        (["selftest", "--task", "humaneval", "--workers", "many"], ["'--workers'", "'many'"]),
+        (["doctor", "--nosuch"], ["No such option: --nosuch", "doctor --help"]),
+        (["study", "run", "--nosuch"], ["No such option: --nosuch", "study run --help"]),
+        (["study", "run", "s.toml", "--data-dir"], ["'--data-dir' requires an argument"]),
+        (["study", "report", "--nosuch"], ["No such option: --nosuch", "study report --help"]),
+        (["study", "nosuch"], ["No such command 'nosuch'"]),
+        (["run", "--task", "humaneval"], ["Missing option '--model'"]),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    proc = slmbench(*args, cwd=tmp_path)
+    assert_user_error(proc, *needles)
+    assert proc.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # nothing ran: no store, no results
+
+
+def test_help_and_version_still_exit_zero(tmp_path: Path) -> None:
+    for args in (["run", "--help"], ["study", "run", "--help"], ["--version"]):
+        proc = slmbench(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout and proc.stderr == ""
+
+
+@pytest.mark.parametrize("model", ["replay:gens.jsonl", "replay"])
+def test_run_with_the_replay_backend_points_to_score(tmp_path: Path, model: str) -> None:
+    proc = slmbench("run", "--model", model, "--task", "humaneval", "--store", "s.db", cwd=tmp_path)
+    target = model.partition(":")[2] or "FILE"
+    assert_user_error(proc, f"slmbench score --samples {target} --task humaneval")
+    assert "pass --task" not in proc.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
+    # a real SIGINT in the middle of the command (typer turns it into exit code 130 on its own)
+    code = (
+        "import os, signal, time\n"
+        "import slmbench.pipeline as pipeline\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+        "pipeline.run = interrupted\n"
+        "from slmbench.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "--model", "reference", "--task", "humaneval", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "interrupted: re-run the same command to resume" in proc.stderr

@@ -209,6 +209,14 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Generate, execute and score: one model on one benchmark (resumable)."""
+    backend, _, target = model.partition(":")
+    if backend == "replay":
+        # generations made elsewhere enter at the execution stage, through `score`, which takes the
+        # file and its --format; `run` would only reach the replay backend without them
+        raise UserError(
+            "`slmbench run` does not replay generations",
+            hint=f"score the file with `slmbench score --samples {target or 'FILE'} --task {task}`",
+        )
     spec = _build_spec(
         model=model,
         model_args=_parse_kv(model_args, "--model-args"),
@@ -232,8 +240,6 @@ def run(
         data_dir=data_dir,
         allow_download=allow_download,
     )
-    if spec.model == "replay":
-        raise UserError("the replay backend reads a samples file", hint="use `slmbench score --samples FILE --task T`")
     _execute_run(spec, store, quiet, output)
 
 
@@ -432,26 +438,73 @@ def _root(
     pass
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """The exception class ``name`` of the click that typer really parses with (and of the installed
+    click, for code that raises its exceptions directly).
+
+    typer >= 0.2x bundles its own copy of click (``typer._click``) whose exceptions do not subclass
+    the installed click's, so catching ``click.ClickException`` alone lets every usage error escape as
+    a traceback. ``typer.BadParameter`` is re-exported from whichever click typer uses, in old and new
+    versions alike, so its module is the one to ask.
+    """
+    modules = [sys.modules.get(typer.BadParameter.__module__)]
+    try:
+        import click.exceptions
+
+        modules.append(click.exceptions)
+    except ImportError:
+        pass
+    classes = (getattr(module, name, None) for module in modules)
+    return tuple(dict.fromkeys(cls for cls in classes if isinstance(cls, type)))
+
+
+def _usage_error_line(exc: Exception) -> str:
+    """click's usage error as one line, in the same ``error: ...`` shape as our own errors."""
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    # typer's pydantic coercion says what was wrong but not the value given; the cause holds it
+    if isinstance(exc.__cause__, ValidationError) and exc.__cause__.errors():
+        given = exc.__cause__.errors()[0].get("input")
+        if isinstance(given, str) and given not in message:
+            message += f" (got {given!r})"
+    # some parser errors carry no context, so which command's help applies is unknown
+    ctx = getattr(exc, "ctx", None)
+    see = f"see `{ctx.command_path} --help`" if ctx is not None else "see the command's `--help`"
+    return f"error: {message}; {see}"
+
+
+def _interrupted() -> None:
+    print("interrupted: re-run the same command to resume where it stopped", file=sys.stderr)
+    sys.exit(130)
+
+
 def main() -> None:
     """Entry point: user errors are one line on stderr and exit code 2, never a traceback."""
+    click_error, usage_error, no_args_help = (
+        _click_classes(name) for name in ("ClickException", "UsageError", "NoArgsIsHelpError")
+    )
     try:
         rc = app(standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume where it stopped", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            sys.exit(130)
-        raise
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # older click turns Ctrl-C into Abort
+            _interrupted()
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except click_error as exc:
+        if isinstance(exc, usage_error) and not isinstance(exc, no_args_help):
+            # bad option, bad value, missing argument: one line, not click's usage block
+            print(_usage_error_line(exc), file=sys.stderr)
+        else:
+            exc.show()  # a bare `slmbench study` shows the help; other click errors are one line already
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    if rc == 130:
+        # typer turns Ctrl-C into exit code 130 before we see the KeyboardInterrupt; nothing of
+        # ours exits with 130, so this is the interrupt
+        _interrupted()
     sys.exit(rc if isinstance(rc, int) else 0)

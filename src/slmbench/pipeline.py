@@ -82,7 +82,7 @@ def select_problems(task: Task, spec: RunSpec) -> list[Problem]:
 
 def resolve_spec(spec: RunSpec) -> RunSpec:
     """Fill in what the spec's identity needs from the outside world (the samples file's hash)."""
-    if spec.model == "replay" and spec.samples is not None and spec.samples_checksum is None:
+    if spec.backend_name == "replay" and spec.samples is not None and spec.samples_checksum is None:
         if not spec.samples.is_file():
             raise UserError(f"samples file {spec.samples} does not exist", hint="check the --samples path")
         return spec.model_copy(update={"samples_checksum": sha256_file(spec.samples)})
@@ -111,7 +111,7 @@ def run(
             require_toolchain(language)
     # A samples file is read (and rejected if malformed) before the run is recorded, so a bad
     # file leaves nothing behind in the store.
-    owned = open_backend(spec, task, problems) if backend is None and spec.model == "replay" else None
+    owned = open_backend(spec, task, problems) if backend is None and spec.backend_name == "replay" else None
     try:
         record = store.begin_run(spec, dataset_checksum=task.dataset_checksum(), environment=environment())
         generated = _generate(spec, store, record, task, problems, backend or owned, reporter)
@@ -152,7 +152,7 @@ def open_backend(spec: RunSpec, task: Task, problems: Sequence[Problem] | None =
     """Instantiate the spec's backend (replay gets its samples file, the task and the problems
     it must cover, so that a bad file is rejected before anything is stored)."""
     extra: dict[str, Any] = {}
-    if spec.model == "replay":
+    if spec.backend_name == "replay":
         extra = {"samples": spec.samples, "samples_format": spec.samples_format, "task": task, "n": spec.n}
         if problems is not None:
             extra["problem_ids"] = [p.problem_id for p in problems]

@@ -91,7 +91,7 @@ class RunSpec(_Frozen):
             "shots": self.shots,
             "chat": self.chat,
         }
-        if self.model == "replay":
+        if self.backend_name == "replay":
             ident["samples_checksum"] = self.samples_checksum
             ident["samples_format"] = self.samples_format
         elif self.model != "reference":

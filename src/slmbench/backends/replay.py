@@ -60,7 +60,10 @@ class ReplayBackend(Backend):
         if self._file is None:
             task = task or self.task
             if task is None:
-                raise UserError("the replay backend needs the task to read samples", hint="pass --task")
+                raise UserError(
+                    "the replay backend was opened without the task its samples are for",
+                    hint='score a file with `slmbench score --samples FILE --task T`; in a study use model = "replay"',
+                )
             self._file = read_samples(self.samples_path, task, self.samples_format)
         return self._file
 
