@@ -181,7 +181,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 def cached_artifact(name: str, key: str, build: Callable[[Path], None]) -> Path:
     """The directory ``<cache>/<name>-<key>``, built once by ``build(tmp_dir)`` then renamed into
-    place; concurrent callers (other workers, other runs) wait on a file lock and reuse it."""
+    place; concurrent callers (other workers, other runs) wait on a file lock and reuse it. What
+    ``build`` leaves is made readable by every uid (samples and builds run as a sandbox uid)."""
     root = cache_root()
     final = root / f"{name}-{key}"
     if (final / ".complete").is_file():
@@ -192,6 +193,7 @@ def cached_artifact(name: str, key: str, build: Callable[[Path], None]) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
             build(tmp)
+            _readable_by_all(tmp)
             (tmp / ".complete").write_text("ok\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -200,6 +202,17 @@ def cached_artifact(name: str, key: str, build: Callable[[Path], None]) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final
+
+
+def _readable_by_all(root: Path) -> None:
+    # mkdtemp makes the root 0700, and a strict umask does the same to what build wrote
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o7777
+        executable = path.is_dir() or mode & 0o100
+        path.chmod(mode | (0o555 if executable else 0o444))
 
 
 def run_checked(

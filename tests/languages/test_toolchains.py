@@ -95,3 +95,20 @@ def test_cached_artifact_failure_leaves_nothing_behind(tmp_path, monkeypatch):
         toolchains.cached_artifact("thing", "k2", broken)
     assert not (toolchains.cache_root() / "thing-k2").exists()
     assert [p.name for p in toolchains.cache_root().iterdir() if not p.name.startswith(".thing-k2.lock")] == []
+
+
+def test_cached_artifact_is_readable_by_every_uid(tmp_path, monkeypatch):
+    # samples and builds run as a sandbox uid: what a build leaves must be readable by it, whatever
+    # the umask, and executables stay executable
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path))
+
+    def build(d):
+        (d / "sub").mkdir(mode=0o700)
+        (d / "sub" / "data").write_text("x")
+        (d / "sub" / "data").chmod(0o600)
+        (d / "tool").write_text("#!/bin/sh\n")
+        (d / "tool").chmod(0o700)
+
+    root = toolchains.cached_artifact("thing", "k3", build)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (root, root / "sub", root / "sub" / "data", root / "tool")}
+    assert modes == {root.name: 0o755, "sub": 0o755, "data": 0o644, "tool": 0o755}

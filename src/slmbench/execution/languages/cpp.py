@@ -101,9 +101,6 @@ def pch_dir(includes: tuple[str, ...]) -> Path:
             tmp,
             "building a C++ precompiled header",
         )
-        for p in tmp.iterdir():
-            p.chmod(0o644)
-        tmp.chmod(0o755)
 
     return cached_artifact("cpp-pch", key, build)
 

@@ -139,9 +139,6 @@ def export_dir() -> Path:
                 export = f"pkg/{i}.a"
             lines.append(f"packagefile {path}={export}\n")
         (tmp / "importcfg.in").write_text("".join(lines))
-        for p in tmp.rglob("*"):
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        tmp.chmod(0o755)
 
     return cached_artifact("go-exports", key, build)
 

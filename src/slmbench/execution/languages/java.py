@@ -235,9 +235,6 @@ def support_dir() -> Path:
             tmp,
             "compiling the Java support classes",
         )
-        for p in tmp.rglob("*"):
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        tmp.chmod(0o755)
 
     return cached_artifact("java-support", key, build) / "classes"
 

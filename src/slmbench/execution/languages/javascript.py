@@ -65,8 +65,6 @@ def preload_path() -> Path:
 
     def build(tmp: Path) -> None:
         (tmp / "preload.js").write_text(PRELOAD)
-        (tmp / "preload.js").chmod(0o644)
-        tmp.chmod(0o755)
 
     return cached_artifact("node-preload", key, build) / "preload.js"
 

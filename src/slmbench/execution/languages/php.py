@@ -80,8 +80,6 @@ def ini_scan_dir() -> str | None:
         def build(tmp: Path) -> None:
             for name, text in kept.items():
                 (tmp / name).write_text(text)
-                (tmp / name).chmod(0o644)
-            tmp.chmod(0o755)
 
         return str(cached_artifact("php-ini", key, build))
     except Exception:  # noqa: BLE001 - PHP's own configuration is the safe fallback

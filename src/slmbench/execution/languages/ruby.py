@@ -85,8 +85,6 @@ def gems_prelude() -> str | None:
 
         def build(tmp: Path) -> None:
             (tmp / PRELUDE).write_text(run_checked(["ruby", "-e", GEM_PATHS], tmp, "listing Ruby's gems"))
-            (tmp / PRELUDE).chmod(0o644)
-            tmp.chmod(0o755)
 
         return str(cached_artifact("ruby-gems", key, build) / PRELUDE)
     except Exception:  # noqa: BLE001 - RubyGems' own start-up is the safe fallback
