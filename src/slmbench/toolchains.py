@@ -146,8 +146,22 @@ def doctor(console=None, languages: Sequence[str] | None = None) -> bool:
 
 # ---- the shared toolchain cache -------------------------------------------------------------
 def cache_root() -> Path:
-    """The shared toolchain cache (built support classes, crates, precompiled headers)."""
-    return data_cache_root() / "toolchains"
+    """The shared toolchain cache (built support classes, crates, precompiled headers).
+
+    Samples and builds run as a sandbox uid and must reach the artifacts, so this directory and
+    the data cache above it are traversable by every uid (execute bit only: nobody else can list
+    them), whatever umask created them (077 made them 0700, and C++ and PHP samples then failed
+    to find their precompiled headers and ini files)."""
+    root = data_cache_root() / "toolchains"
+    root.mkdir(parents=True, exist_ok=True)
+    for d in (root, root.parent):
+        try:
+            mode = d.stat().st_mode & 0o7777
+            if mode & 0o011 != 0o011:
+                d.chmod(mode | 0o011)
+        except OSError:
+            pass  # not ours to change: a sandboxed sample may then miss a toolchain artifact
+    return root
 
 
 def toolchain_fingerprint(*argv_lists: Sequence[str], extra: str = "") -> str:

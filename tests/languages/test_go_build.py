@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from slmbench.data import DataSource
-from slmbench.execution.languages.go import go_test_functions
+from slmbench.execution.languages.go import go_test_functions, testify_build, without_http_assertions
 from slmbench.execution.pool import Executor
 from slmbench.tasks import create_task
 from slmbench.types import ExecLimits, Verdict
@@ -33,7 +33,33 @@ def test_examples_and_fuzz_targets_leave_the_build_to_go_test():
     assert go_test_functions("func FuzzAdd(f *testing.F) {}\n") is None
 
 
+def test_http_assertions_are_cut_with_their_doc_and_imports_only():
+    source = (
+        'package assert\n\nimport (\n\thttp "net/http"\n\turl "net/url"\n\ttime "time"\n)\n\n'
+        "// Equal asserts equality.\nfunc Equal(t TestingT, a, b interface{}) bool {\n\treturn a == b\n}\n\n"
+        '// HTTPError asserts an error status.\n//\n//  assert.HTTPError(t, h, "GET", "/", nil)\n'
+        "func HTTPError(t TestingT, h http.HandlerFunc, m string, u string, v url.Values) bool {\n"
+        "\tif h != nil {\n\t\treturn true\n\t}\n\treturn false\n}\n\n"
+        "func (a *Assertions) HTTPSuccess(h http.HandlerFunc) bool {\n\treturn true\n}\n\n"
+        "// WithinDuration keeps its time import.\nfunc WithinDuration(d time.Duration) bool {\n\treturn d > 0\n}\n"
+    )
+    cut = without_http_assertions(source)
+    assert "HTTP" not in cut and "net/http" not in cut and "net/url" not in cut
+    assert "func Equal(" in cut and "// Equal asserts equality." in cut
+    assert '\ttime "time"\n' in cut and "func WithinDuration(" in cut and cut.count("\n}\n") == 2
+    # an import still used elsewhere stays
+    kept = without_http_assertions(source.replace("return a == b", "return a == b || url.Values{} == nil"))
+    assert 'url "net/url"' in kept and "net/http" not in kept
+
+
+@pytest.mark.toolchain
+def test_the_fast_path_links_testify_without_its_http_assertions():
+    # the Debian testify this project runs on is cut (a silent fallback would cost ~40 ms a build)
+    assert testify_build() == "without HTTP assertions"
+
+
 BODY = "    return x + y\n}\n"
+HANDLER = "func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }"
 CASES = {
     # go test runs examples: a wrong "// Output:" fails the run
     "example-wrong": (
@@ -57,6 +83,15 @@ CASES = {
     "bad-signature": (BODY + "\nfunc TestHelper(x int) bool {\n    return x > 0\n}\n", Verdict.COMPILE_ERROR),
     # an extra test of the solution runs too
     "extra-test-fails": (BODY + '\nfunc TestExtra(t *testing.T) {\n    t.Fatal("extra")\n}\n', Verdict.FAILED),
+    # HTTP assertions are not in the fast path's testify: go test -c with the whole one
+    "http-assertion": (
+        BODY + f'\nfunc TestHTTP(t *testing.T) {{\n    assert.HTTPSuccess(t, {HANDLER}, "GET", "/", nil)\n}}\n',
+        Verdict.PASSED,
+    ),
+    "http-assertion-wrong": (
+        BODY + f'\nfunc TestHTTP(t *testing.T) {{\n    assert.New(t).HTTPError({HANDLER}, "GET", "/", nil)\n}}\n',
+        Verdict.FAILED,
+    ),
     # a test name inside a comment only (the fast path lists it, go test -c decides)
     "commented": (BODY + "\n/*\nfunc TestGhost(t *testing.T) {}\n*/\n", Verdict.PASSED),
 }
@@ -73,6 +108,8 @@ def test_fast_and_fallback_builds_give_go_tests_verdicts(data_dir, tmp_path):
         program = req.program
         if "require." in body:  # the test file's imports are the task's: add testify/require
             program = program.replace("import (\n", 'import (\n    "github.com/stretchr/testify/require"\n', 1)
+        if "http." in body:
+            program = program.replace("import (\n", 'import (\n    "net/http"\n', 1)
         if "fmt.Println" in body and '"fmt"' not in program:
             program = program.replace("import (\n", 'import (\n    "fmt"\n', 1)
         requests.append(dataclasses.replace(req, key=case, program=program))

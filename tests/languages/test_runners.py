@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from slmbench.data import DataSource
+from slmbench.execution.languages.php import SKIPPED_EXTENSIONS
 from slmbench.execution.pool import Executor
 from slmbench.tasks import create_task
 from slmbench.types import ExecLimits, Verdict
@@ -63,10 +64,13 @@ CASES = {
     },
     ("multiple-php", "HumanEval_53_add"): {
         "ok": ("    return $x + $y;\n}\n", P),
-        # the system's extensions are there (ctype, iconv), minus readline, opcache and FFI
+        # the system's extensions are there (ctype, iconv, calendar), minus the skipped ones
         "extensions": (
-            '    $skipped = extension_loaded("readline") || extension_loaded("ffi") || extension_loaded("Zend OPcache");\n'
-            '    return ctype_digit("42") && iconv("UTF-8", "ASCII", "a") === "a" && !$skipped ? $x + $y : 0;\n}\n',
+            "    $skipped = array_filter(["
+            + ", ".join(f'"{e}"' for e in sorted(SKIPPED_EXTENSIONS))
+            + ', "Zend OPcache"], "extension_loaded");\n'
+            '    return ctype_digit("42") && iconv("UTF-8", "ASCII", "a") === "a" && cal_days_in_month(CAL_GREGORIAN, 2, 2024) === 29\n'
+            "        && !$skipped ? $x + $y : 0;\n}\n",
             P,
         ),
         "wrong": ("    return $x - $y;\n}\n", F),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 
 import pytest
@@ -10,8 +11,10 @@ from rich.console import Console
 
 from slmbench import toolchains
 from slmbench.errors import UserError
-from slmbench.execution.languages import LANGUAGES
+from slmbench.execution.languages import LANGUAGES, php
 from slmbench.execution.languages.base import Tool
+from slmbench.execution.pool import Executor
+from slmbench.types import ExecLimits, ExecRequest, Verdict
 
 ALL = ("javascript", "typescript", "java", "cpp", "go", "rust", "php", "ruby", "shell")
 
@@ -112,3 +115,26 @@ def test_cached_artifact_is_readable_by_every_uid(tmp_path, monkeypatch):
     root = toolchains.cached_artifact("thing", "k3", build)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (root, root / "sub", root / "sub" / "data", root / "tool")}
     assert modes == {root.name: 0o755, "sub": 0o755, "data": 0o644, "tool": 0o755}
+
+
+@pytest.mark.toolchain
+def test_samples_reach_the_toolchain_cache_under_a_strict_umask(tmp_path, monkeypatch):
+    # The harness (and so the worker it starts) under umask 077, a cache made from scratch:
+    # the sandboxed PHP sample still gets its ini files (ctype and calendar are loaded only
+    # through them), which live under the toolchain cache.
+    monkeypatch.setenv("SLMBENCH_CACHE", str(tmp_path / "cache-home"))
+    php.ini_scan_dir.cache_clear()
+    program = (
+        '<?php\nif (!ctype_digit("42") || !function_exists("cal_days_in_month")) { throw new Exception("no ini"); }\n'
+        + php.TRAILER
+    )
+    old = os.umask(0o077)
+    try:
+        with Executor(workers=1, cache_dir=tmp_path / "exec") as ex:
+            (result,) = ex.run([ExecRequest(key="k", language="php", program=program, limits=ExecLimits(timeout_s=10))])
+            uid = ex.isolation["sandbox_uid"]
+    finally:
+        os.umask(old)
+        php.ini_scan_dir.cache_clear()
+    assert result.verdict is Verdict.PASSED, (result.verdict, result.message, uid)
+    assert toolchains.cache_root().stat().st_mode & 0o011 == 0o011

@@ -218,6 +218,10 @@ def parse_args(argv: Sequence[str]) -> WorkerArgs:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # What the worker creates on its private tmpfs (the way down to the bind-mounted caches,
+    # the work root) must be traversable by the sandbox uid, whatever the harness's umask;
+    # each sample's own dir is made 0700 and handed to that uid explicitly.
+    os.umask(0o022)
     # Started without site (see pool.py): give samples the builtins an ordinary Python has
     # (exit, quit, help, copyright, ...), without site's path set-up and .pth hooks.
     import site

@@ -15,6 +15,14 @@ cover, or may read differently from ``go test`` (an import outside that set, ``E
 functions, any failure of the generated test main), is left to ``go test -c`` itself, so
 verdicts and compile errors stay those of ``go test``.
 
+The link is most of a build, and it grows with the packages the test binary imports. testify's
+``assert`` imports net/http (and through it crypto/tls, x509, ...: 137 packages instead of 57)
+for its ``HTTP*`` assertions alone. The fast path links an ``assert`` compiled without them
+(``http_assertions.go`` left out, the ``HTTP*`` wrappers cut from the generated forwarders,
+through ``go list -overlay``; every other function is testify's own source): ~105 -> ~66 ms per
+link. A program that uses an ``HTTP*`` assertion fails that compile and goes to ``go test -c``
+with the whole package. Should the cut package not compile (another testify), the whole one is used.
+
 ``go`` needs a writable GOCACHE, which a sandboxed build user cannot have without letting
 samples poison it, so the build runs as the worker (with a timeout). It runs no program code:
 cgo is off, and compiling and linking run nothing. The test binary runs sandboxed.
@@ -27,6 +35,7 @@ solution cannot pass), so no trailer needs to be appended to the program.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import resource
@@ -36,6 +45,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from slmbench.errors import UserError
 from slmbench.execution.languages.base import (
     BuildOutput,
     CommandRunner,
@@ -95,6 +105,11 @@ func main() {{
 _TEST_FUNC = re.compile(r"\bfunc\s+(Test\w*)\s*[(\[]")
 _NOT_FAST = re.compile(r"\bfunc\s+(?:Example|Fuzz)")  # go test runs these too: leave them to it
 _IMPORT_FAILED = ("could not import", "can't find import", "cannot find package")
+# a top-level HTTP* function or *Assertions method of testify's assert, with its doc comment;
+# gofmt'd, so the body ends at the first "}" in column 0
+_HTTP_DECL = re.compile(r"(?:^//[^\n]*\n)*^func (?:\(\w+ \*Assertions\) )?HTTP\w*\(.*?^}\n", re.M | re.S)
+# the fast path's assert lacks exactly these: a program using one goes to go test -c
+_HTTP_MISSING = re.compile(r"undefined: assert\.HTTP|\.HTTP\w* undefined")
 
 
 def go_cache() -> Path:
@@ -113,21 +128,67 @@ def tool_dir() -> str:
     return out.stdout.strip()
 
 
+def without_http_assertions(source: str) -> str:
+    """A file of testify's assert without its ``HTTP*`` functions and methods, and without the
+    net/http and net/url imports once nothing else uses them."""
+    text = _HTTP_DECL.sub("", source)
+    for name, path in (("http", "net/http"), ("url", "net/url")):
+        for spec in (f'\t{name} "{path}"\n', f'\t"{path}"\n'):
+            rest = text.replace(spec, "", 1)
+            if spec in text and not re.search(rf"\b{name}\.", rest):
+                text = rest
+    return text
+
+
+def _http_free_overlay(tmp: Path) -> Path | None:
+    """A ``go build -overlay`` file compiling testify's assert without the HTTP assertions
+    (module doc); None when there is nothing to cut."""
+    assert_dir = Path(TESTIFY)
+    replace: dict[str, str] = {}
+    for src in sorted(assert_dir.glob("*.go")):
+        if src.name.endswith("_test.go"):
+            continue
+        if src.name == "http_assertions.go":
+            replace[str(src)] = ""  # deleted
+            continue
+        text = src.read_text(encoding="utf-8")
+        cut = without_http_assertions(text)
+        if cut != text:
+            copy = tmp / "overlay" / src.name
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_text(cut, encoding="utf-8")
+            replace[str(src)] = str(copy)
+    if not replace:
+        return None
+    path = tmp / "overlay" / "overlay.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"Replace": replace}))
+    return path
+
+
 def export_dir() -> Path:
     """``<cache>/go-exports-<key>`` with ``importcfg.in`` (``packagefile path=file`` lines, the
     files relative to this directory or absolute in GOROOT) for the standard library and
-    testify, built with the environment of our builds (cgo off)."""
-    key = toolchain_fingerprint(["go", "version"], extra=TESTIFY + "v1")
+    testify's assert (without its HTTP assertions where that compiles: see the module doc, and
+    ``testify.txt`` says which), built with the environment of our builds (cgo off)."""
+    key = toolchain_fingerprint(["go", "version"], extra=TESTIFY + "v2")
 
     def build(tmp: Path) -> None:
         env = _go_env({**Go().environment(), "HOME": str(tmp), "TMPDIR": str(tmp)})
-        listing = run_checked(
-            ["go", "list", "-export", "-deps", "-f", "{{if .Export}}{{.ImportPath}}={{.Export}}{{end}}",
-             "std", "github.com/stretchr/testify/assert"],
-            tmp,
-            "listing Go's compiled packages",
-            env=env,
-        )  # fmt: skip
+        argv = ["go", "list", "-export", "-deps", "-f", "{{if .Export}}{{.ImportPath}}={{.Export}}{{end}}"]
+        packages = ["std", "github.com/stretchr/testify/assert"]
+        overlay = _http_free_overlay(tmp)
+        listing, kind = None, "whole"
+        if overlay is not None:
+            try:
+                listing = run_checked([*argv, f"-overlay={overlay}", *packages], tmp, "compiling testify", env=env)
+                kind = "without HTTP assertions"
+            except UserError:
+                listing = None  # a testify this cut does not fit: the whole package it is
+            shutil.rmtree(overlay.parent, ignore_errors=True)
+        if listing is None:
+            listing = run_checked([*argv, *packages], tmp, "listing Go's compiled packages", env=env)
+        (tmp / "testify.txt").write_text(kind + "\n")
         (tmp / "pkg").mkdir()
         lines = []
         for i, row in enumerate(listing.splitlines()):
@@ -141,6 +202,11 @@ def export_dir() -> Path:
         (tmp / "importcfg.in").write_text("".join(lines))
 
     return cached_artifact("go-exports", key, build)
+
+
+def testify_build() -> str:
+    """Which testify assert the fast path links: "without HTTP assertions" or "whole"."""
+    return (export_dir() / "testify.txt").read_text().strip()
 
 
 @functools.cache
@@ -243,8 +309,9 @@ class Go(Language):
             ]  # fmt: skip
             res = _run(compile_test, pkg, env, deadline - time.perf_counter())  # in pkg/: messages name main_test.go
             if res.returncode != 0:
-                if any(m in res.stdout + res.stderr for m in _IMPORT_FAILED):
-                    return None  # a package outside the standard library and testify: go test finds it
+                out = res.stdout + res.stderr
+                if any(m in out for m in _IMPORT_FAILED) or _HTTP_MISSING.search(out):
+                    return None  # a package (or HTTP assertion) outside the prebuilt set: go test finds it
                 return BuildOutput(False, _go_error(res.stdout + res.stderr))
             listed = "".join(f'\t{{"{name}", slmbench_test.{name}}},\n' for name in tests)
             (work / "testmain.go").write_text(TESTMAIN.format(package=TEST_PACKAGE, tests=listed))
