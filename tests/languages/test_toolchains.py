@@ -64,6 +64,7 @@ def test_doctor_on_this_machine_reports_every_language_complete():
     assert ok, f"toolchains missing: {missing}\n{out.getvalue()}"
     for name in ALL:
         assert name in out.getvalue()
+    assert "exec helper: /" in out.getvalue()  # built here: programs start without a fork
 
 
 def test_cached_artifact_is_built_once_under_concurrency(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from slmbench.execution import sandbox
 from slmbench.execution.cache import BuildCache, runner_fingerprint
 from slmbench.execution.judging import judge_outcome, result_record
 from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language
+from slmbench.execution.spawner import helper_path
 from slmbench.types import ExecLimits, Verdict
 
 # Builds run as the worker's user (root here) inside the worker's namespaces (no network,
@@ -34,6 +35,8 @@ class BuiltRunner:
         self.cache = BuildCache(cache_root)
         self.toolchain_home = cache_root / "toolchain"
         self._fingerprints: dict[str, str] = {}
+        # programs and compilers start through the exec helper where it could be built
+        self.helper = helper_path()
 
     def run(
         self, lang: Language, msg: Mapping[str, Any], extra: Mapping[str, str], work: str, limits: ExecLimits
@@ -72,7 +75,8 @@ class BuiltRunner:
         argv = [str(a) for a in lang.run_command(src, out_dir)]
         exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
         child = sandbox.Child(
-            lambda: os.execve(exe, argv, env),
+            exec_args=(exe, argv, env),
+            helper=self.helper,
             work_dir=work,
             env=None,  # execve passes it
             limits=limits,
@@ -110,7 +114,8 @@ class BuiltRunner:
                 max_processes=BUILD_MAX_PROCESSES,
             )
             child = sandbox.Child(
-                lambda: os.execve(exe, argl, env),
+                exec_args=(exe, argl, env),
+                helper=self.helper,
                 work_dir=str(cwd),
                 env=None,  # execve passes it
                 limits=blimits,

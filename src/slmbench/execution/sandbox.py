@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import math
 import os
 import resource
@@ -427,12 +428,18 @@ class Child:
     that calls execve with its own environment). ``target`` must never return normally into the
     caller's code: it ends with os._exit or os.execve. The child's fds are: 0 stdin (a file),
     1/2 capture pipes, 3 the result pipe.
+
+    A program that is exec'ed is given as ``exec_args`` (path, argv, environment) instead of a
+    target; with ``helper`` (spawner.helper_path()) it starts through the exec helper, without
+    a fork of this process, else in a forked child that execs it.
     """
 
     def __init__(
         self,
-        target: Callable[[], None],
+        target: Callable[[], None] | None = None,
         *,
+        exec_args: tuple[str, Sequence[str], Mapping[str, str]] | None = None,
+        helper: str | None = None,
         work_dir: str,
         env: Mapping[str, str] | PreparedEnvironment | None,
         limits: ExecLimits,
@@ -445,6 +452,8 @@ class Child:
         sweep_uid: bool = True,
         reset_signals: bool = True,
     ) -> None:
+        if target is None and exec_args is None:
+            raise ValueError("Child needs a target or exec_args")
         self.limits = limits
         self.isolation = isolation
         self.start = time.monotonic()
@@ -458,12 +467,20 @@ class Child:
         cpu = cpu_limit_s if cpu_limit_s is not None else limits.timeout_s
         nproc = max_processes if max_processes is not None else limits.max_processes
         mem = memory_mb if memory_mb is not None else limits.memory_mb
-        pid = fork()
-        if pid == 0:  # pragma: no cover - runs in the child, reported through its exit status
+        fds = (stdin_fd, out_w, err_w, res_w)
+        if target is None:
+            exe, argv, exec_env = exec_args  # type: ignore[misc]
+            target = functools.partial(os.execve, exe, list(argv), exec_env)
+        if exec_args is not None and helper is not None and min(fds) > 3:
             try:
-                _setup_child(
-                    (stdin_fd, out_w, err_w, res_w), work_dir, env, uid, cpu, nproc, mem, limits, reset_signals
-                )
+                pid = _spawn(helper, exec_args, fds, work_dir, uid, cpu, nproc, mem, limits)
+            except BaseException:
+                for fd in (*fds, out_r, err_r, res_r):
+                    os.close(fd)
+                raise
+        elif (pid := fork()) == 0:  # pragma: no cover - runs in the child, reported through its exit status
+            try:
+                _setup_child(fds, work_dir, env, uid, cpu, nproc, mem, limits, reset_signals)
             except BaseException as exc:  # noqa: BLE001 - never fall through into the worker's code
                 try:
                     os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
@@ -690,6 +707,37 @@ def _busy_fraction(pid: int, elapsed: float) -> float:
     except (OSError, ValueError):
         return 0.0
     return (run_ns + wait_ns) / 1e9 / max(elapsed, 1e-9)
+
+
+def _spawn(
+    helper: str,
+    exec_args: tuple[str, Sequence[str], Mapping[str, str]],
+    fds: tuple[int, int, int, int],
+    work_dir: str,
+    uid: int | None,
+    cpu_s: float,
+    nproc: int,
+    memory_mb: int,
+    limits: ExecLimits,
+) -> int:
+    """Start an exec'ed program through the exec helper (spawner.py), which applies what
+    _setup_child applies (the same limits, uid, session, work dir) and then execs it."""
+    from slmbench.execution.spawner import helper_argv
+
+    exe, argv, env = exec_args
+    args = helper_argv(
+        helper,
+        exe,
+        list(argv),
+        work_dir=work_dir,
+        uid=uid,
+        cpu_s=max(1, math.ceil(cpu_s)),
+        memory_bytes=memory_mb * 1024 * 1024,
+        file_bytes=limits.max_file_bytes,
+        processes=nproc,
+    )
+    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
+    return os.posix_spawn(helper, args, dict(env), file_actions=actions)
 
 
 def _setup_child(
