@@ -98,7 +98,11 @@ def test_retries_with_backoff_on_429_and_5xx(server: str) -> None:
     # Retry-After: 0 is honoured; the n-th retry otherwise waits backoff * 2**(n-1) (+ up to 10% jitter)
     assert retries[0]["delay_s"] == 0
     assert 0.1 <= retries[1]["delay_s"] <= 0.111 and 0.2 <= retries[2]["delay_s"] <= 0.221
-    assert got[("p/0", 0)].usage.extra["attempts"] == 4
+    usage = got[("p/0", 0)].usage
+    assert usage.extra["attempts"] == 4
+    # the back-off alone was >= 0.3 s: the whole wait is kept beside the answered request's latency
+    assert usage.extra["total_s"] >= usage.latency_s + 0.3
+    assert "total_s" not in got[("p/0", 1)].usage.extra  # answered at once
 
 
 def test_gives_up_after_max_retries_and_never_retries_4xx(server: str) -> None:

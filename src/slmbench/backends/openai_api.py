@@ -150,6 +150,7 @@ class OpenAIBackend(Backend):
     def _one(self, client: Any, request: GenerationRequest, sample: int, decoding: DecodingSpec) -> Completion:
         path, body = self._payload(request, sample, decoding)
         attempt = 0
+        first = time.perf_counter()
         while True:
             t0 = time.perf_counter()
             try:
@@ -175,8 +176,12 @@ class OpenAIBackend(Backend):
                     )
                 time.sleep(delay)
                 attempt += 1
-        latency = time.perf_counter() - t0
+        end = time.perf_counter()
+        latency = end - t0
         extra: dict[str, Any] = {"attempts": attempt + 1}
+        if attempt:
+            # latency_s is the answered request's; this adds the failed ones and the back-off
+            extra["total_s"] = end - first
         usage = Usage(
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
