@@ -289,9 +289,17 @@ def exposed_paths() -> list[str]:
     for home in {os.path.expanduser("~"), *_homes_of(paths)}:
         for sub in TOOLCHAIN_DIRS:
             paths.add(os.path.join(home, sub))
-    # never re-expose a shared writable place (a script in /tmp puts /tmp on sys.path)
-    shared = tuple(d.rstrip("/") + "/" for d in SHARED_WRITABLE)
-    return sorted(p for p in paths if os.path.isdir(p) and not (p + "/").startswith(shared))
+    return sorted(p for p in paths if os.path.isdir(p) and _may_expose(p))
+
+
+def _may_expose(path: str) -> bool:
+    """Never bind back a shared writable place or the home itself, nor a directory holding one:
+    that would undo its private tmpfs (a script in /tmp puts /tmp on sys.path, ``python -m``
+    run from the home puts the home there). A directory *below* one is fine and needed: a
+    checkout or virtualenv in /tmp is where the worker imports slmbench and its languages from."""
+    protected = (*SHARED_WRITABLE, os.path.expanduser("~"))
+    inside = path.rstrip("/") + "/"
+    return not any(d == path or (d + "/").startswith(inside) for d in protected)
 
 
 def _homes_of(paths: set[str]) -> set[str]:
