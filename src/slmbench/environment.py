@@ -64,5 +64,11 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def machine_fingerprint() -> str:
+    """What makes CPU times comparable (cached expected outputs and timings are keyed by it):
+    host, architecture, CPU model, Python build, core count."""
+    return "|".join((platform.node(), platform.machine(), _cpu_model(), sys.version.split()[0], str(os.cpu_count())))
+
+
 def environment() -> dict[str, Any]:
     return {"packages": package_versions(), "machine": machine()}

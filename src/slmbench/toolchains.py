@@ -169,7 +169,13 @@ def cache_root() -> Path:
     the data cache above it are traversable by every uid (execute bit only: nobody else can list
     them), whatever umask created them (077 made them 0700, and C++ and PHP samples then failed
     to find their precompiled headers and ini files)."""
-    root = data_cache_root() / "toolchains"
+    return _traversable_dir(str(data_cache_root() / "toolchains"))
+
+
+@functools.lru_cache(maxsize=16)
+def _traversable_dir(path: str) -> Path:
+    # once per path and process: the cache root is asked for on every Go build and run
+    root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     for d in (root, root.parent):
         try:

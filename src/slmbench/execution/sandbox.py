@@ -476,9 +476,6 @@ class Child:
         nproc = max_processes if max_processes is not None else limits.max_processes
         mem = memory_mb if memory_mb is not None else limits.memory_mb
         fds = (stdin_fd, out_w, err_w, res_w)
-        if target is None:
-            exe, argv, exec_env = exec_args  # type: ignore[misc]
-            target = functools.partial(os.execve, exe, list(argv), exec_env)
         if exec_args is not None and helper is not None and min(fds) > 3:
             try:
                 pid = _spawn(helper, exec_args, fds, work_dir, uid, cpu, nproc, mem, limits)
@@ -486,18 +483,23 @@ class Child:
                 for fd in (*fds, out_r, err_r, res_r):
                     os.close(fd)
                 raise
-        elif (pid := fork()) == 0:  # pragma: no cover - runs in the child, reported through its exit status
-            try:
-                _setup_child(fds, work_dir, env, uid, cpu, nproc, mem, limits, reset_signals)
-            except BaseException as exc:  # noqa: BLE001 - never fall through into the worker's code
+        else:
+            if target is None:
+                exe, argv, exec_env = exec_args  # type: ignore[misc]
+                target = functools.partial(os.execve, exe, list(argv), exec_env)
+            pid = fork()
+            if pid == 0:  # pragma: no cover - runs in the child, reported through its exit status
                 try:
-                    os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+                    _setup_child(fds, work_dir, env, uid, cpu, nproc, mem, limits, reset_signals)
+                except BaseException as exc:  # noqa: BLE001 - never fall through into the worker's code
+                    try:
+                        os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+                    finally:
+                        os._exit(125)
+                try:
+                    target()
                 finally:
-                    os._exit(125)
-            try:
-                target()
-            finally:
-                os._exit(124)
+                    os._exit(124)
         for fd in (stdin_fd, out_w, err_w, res_w):
             os.close(fd)
         self.pid = pid
@@ -730,6 +732,8 @@ def _spawn(
 ) -> int:
     """Start an exec'ed program through the exec helper (spawner.py), which applies what
     _setup_child applies (the same limits, uid, session, work dir) and then execs it."""
+    # (imported here: spawner brings the toolchain cache code, which a worker running only
+    # inline Python never needs, and every module the worker holds is copied into its forks)
     from slmbench.execution.spawner import helper_argv
 
     exe, argv, env = exec_args

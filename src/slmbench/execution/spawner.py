@@ -69,9 +69,20 @@ def _build(cc: str, tmp: Path) -> None:
 def _works(path: str) -> bool:
     """The helper starts a program with its limits in place (a guard against a helper that
     builds but misbehaves on this system)."""
+    argv = helper_argv(
+        path,
+        "/bin/sh",
+        ["sh", "-c", "ulimit -t"],
+        work_dir="/",
+        uid=None,
+        cpu_s=7,
+        memory_bytes=1 << 33,
+        file_bytes=1 << 20,
+        processes=4096,
+    )
     try:
         res = subprocess.run(
-            [path, "7", str(1 << 33), str(1 << 20), "4096", "-1", "/", "/bin/sh", "sh", "-c", "ulimit -t"],
+            argv,
             capture_output=True,
             text=True,
             timeout=30,

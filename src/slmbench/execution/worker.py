@@ -36,7 +36,7 @@ from slmbench.types import ExecLimits, Verdict
 # ~10 us per fork and exit), so only what benchmark programs commonly import is here (measured
 # on HumanEval and MBPP: typing, math, re, collections, heapq, itertools, random, copy, string,
 # ...); hashlib, decimal, datetime, statistics and friends are imported by the few that use them.
-_PRELOAD = (
+PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
     "random", "operator", "copy", "traceback", "types", "dataclasses", "enum",
 )  # fmt: skip
@@ -253,12 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Samples that use random without seeding it get the same numbers on every run (children
     # inherit this state: see sandbox.fork).
     random.seed(0)
-    for name in _PRELOAD:
+    for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
-    py.prepare_worker(_PRELOAD)
+    py.prepare_worker(PRELOAD)
     worker = Worker(isolation, cache_root)
     # Everything allocated so far is permanent: the garbage collector of a forked child then
     # never walks (and so never copies) the worker's pages.

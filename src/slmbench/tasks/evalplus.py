@@ -54,12 +54,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slmbench.data import DataSource, cache_root, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
+from slmbench.environment import machine_fingerprint
 from slmbench.errors import UserError, at
 from slmbench.metrics.passk import passk_from_counts
 from slmbench.tasks.base import CompletionForm, ProblemOutcomes, Task
 from slmbench.tasks.humaneval import HumanEval, package_data_file
 from slmbench.tasks.mbpp import MBPP_STOP_SEQUENCES, mbpp_prompt, wrong_solution
-from slmbench.tasks.mercury import machine_fingerprint
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem, Score
 
 MIN_TIME_LIMIT_S = 1.0  # EvalPlus DEFAULT_MIN_TIME_LIMIT

@@ -34,13 +34,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from slmbench.data import DataSource, cache_root, load_hub_dataset, read_jsonl, sha256_file, sha256_rows
+from slmbench.environment import machine_fingerprint
 from slmbench.errors import UserError, at
 from slmbench.metrics.beyond import beyond_scores, beyond_value
 from slmbench.metrics.passk import passk_scores
@@ -124,17 +123,6 @@ def _slmbench_mercury_run(_cases, _entry_point, _repeats):
 
 
 """
-
-
-def machine_fingerprint() -> str:
-    """What makes CPU times comparable: host, CPU model, Python build."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return "|".join((platform.node(), platform.machine(), cpu, sys.version.split()[0], str(os.cpu_count())))
 
 
 class Mercury(Task):
