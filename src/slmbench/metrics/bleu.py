@@ -92,8 +92,9 @@ def sentence_bleu(references: Sequence[str], prediction: str) -> float:
 
 
 def _first_field(text: str) -> str:
-    # The evaluator reads "id<TAB>text" lines: text after a tab never reaches it.
-    return text.split("\t", 1)[0]
+    # The evaluator reads "id<TAB>text" lines: text after a tab never reaches it. It strips the
+    # line first, so a leading tab does not empty the text.
+    return text.strip().split("\t", 1)[0]
 
 
 def sentence_scores(references: Sequence[str], predictions: Sequence[str]) -> list[float]:

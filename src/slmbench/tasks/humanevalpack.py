@@ -5,7 +5,10 @@ Tasks ``humanevalpack-{python,js,java,go,cpp,rust}``. Data, first found wins: th
 (``humanevalpack/humanevalpack_<lang>.jsonl``), or the hub dataset ``bigcode/humanevalpack``
 (config ``<lang>``, split ``test``) when downloads are allowed.
 
-The model continues ``prompt``. Generation stops where the function ends: Python at the usual
+The model continues ``prompt.strip()``, as in the BigCode harness (``humanevalsynthesize-<lang>``,
+the reference evaluator of HumanEvalPack): the trailing newline is left for the model to write,
+so ``{`` + newline + indent tokenise as in training data; the solution is ``prompt.rstrip()`` plus
+the continuation. Generation stops where the function ends: Python at the usual
 HumanEval stops; the brace languages at the first closing brace in column 0 (``"\\n}"``; Java's
 method at ``"\\n    }\\n"``), after which the task closes the function (and Java's class) again.
 Test programs are ``solution + "\\n" + test`` plus the language's trailer (see
@@ -31,7 +34,11 @@ FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 
 # language key in the task name -> (executor language, stop sequences, closer appended after a stop)
 LANGS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
-    "python": ("python", ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```", '\n"""', "\n'''"), ""),
+    "python": (
+        "python",
+        ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\nassert", "\n```", '\n"""', "\n'''"),
+        "",
+    ),
     "js": ("javascript", ("\n}", "\n```"), "\n}\n"),
     "java": ("java", ("\n    }\n", "\n```"), "\n    }\n}\n"),
     "go": ("go", ("\n}", "\n```"), "\n}\n"),
@@ -109,13 +116,18 @@ class HumanEvalPack(LanguageFamilyTask):
         )
 
     # ---- generation -------------------------------------------------------------------
+    def prompt(self, problem: Problem, shots: int = 0) -> str:
+        # Every shipped prompt ends with a newline; the harness strips it (its get_prompt comment:
+        # "{" then "\n    " is one token run in training data, a bare "\n" token is not).
+        return super().prompt(problem, shots).strip()
+
     def postprocess(self, problem: Problem, completion: Completion, form: CompletionForm) -> str:
         if form == "program":
             return completion.text
         text = completion.text
         cut = truncate_at_stop(text, self.stop_sequences)
         stopped = len(cut) < len(text) or completion.finish_reason == "stop"
-        return problem.prompt + cut + (self.closer if stopped else "")
+        return problem.prompt.rstrip() + cut + (self.closer if stopped else "")
 
     def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
         return problem.prompt + problem.reference, "program"

@@ -16,6 +16,11 @@ Prompt and stop sequences follow bigcode-evaluation-harness ``bigcode_eval/tasks
 ``"\\nassert"``, ``'\\n\"\"\"'``, ``"\\nprint"``, ``"\\nif"``, ``"\\n<|/"``, ``"\\n```"``. The solution
 is the prompt plus the continuation (the docstring is a harmless expression statement).
 
+With ``shots=k`` (the few-shot ablation) the prompt is preceded by k solved examples from the
+prompt split (tasks 2, 3, 4, then 1, 5-10; never the problem itself), each in the same form:
+the docstring then the reference code. The solution is still the problem's own prompt plus the
+continuation; the examples are context only.
+
 Test program: solution, ``test_setup_code`` (full MBPP; the harness drops it, which makes the few
 tasks that need it fail even with their reference code) or ``test_imports`` (sanitized), then the
 three asserts of ``test_list``. ``challenge_test_list`` is not used (neither does the harness).
@@ -36,6 +41,9 @@ from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
 HUB_DATASET = "google-research-datasets/mbpp"
 HUB_SPLITS = ("train", "test", "validation", "prompt")
 TEST_IDS = range(11, 511)  # the README's test split
+# The README's prompt split (ids 1-10) is MBPP's pool of few-shot examples; the paper's 3-shot
+# prompt uses tasks 2, 3 and 4, so they come first.
+SHOT_ORDER = (2, 3, 4, 1, 5, 6, 7, 8, 9, 10)
 
 # bigcode-evaluation-harness bigcode_eval/tasks/mbpp.py (also mbppplus.py)
 MBPP_STOP_SEQUENCES = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
@@ -102,6 +110,8 @@ class MBPP(Task):
         self.name = {v: k for k, v in self.VARIANTS.items()}[variant]  # type: ignore[misc]
         self.timeout_s = timeout_s
         self.source_description: str | None = None
+        # task number -> few-shot example text, from the prompt split (filled by load())
+        self._shots: dict[int, str] | None = None
 
     @classmethod
     def for_name(cls, name: str, **kwargs: Any) -> MBPP:
@@ -142,12 +152,18 @@ class MBPP(Task):
                 hint="put mbpp.jsonl / sanitized-mbpp.json under <data-dir>/mbpp/, or pass --allow-download",
             )
         problems = []
+        shots: dict[int, str] = {}
         for lineno, row in rows:
             if not isinstance(row, dict):
                 raise UserError(f"{at(where, lineno)}: expected a JSON object per task")
-            if self.variant == "test" and _task_number(row, where, lineno) not in TEST_IDS:
+            number = _task_number(row, where, lineno)
+            if number in SHOT_ORDER:
+                shots[number] = self._example(row, where, lineno)
+            if self.variant == "test" and number not in TEST_IDS:
                 continue
             problems.append(self._problem(row, where, lineno))
+        # the hub's test split holds no prompt-split rows: those are read when first asked for
+        self._shots = None if local is None and self.variant == "test" else shots
         if not problems:
             raise UserError(f"{where}: no MBPP problems found", hint="the file should hold MBPP's tasks")
         return problems, checksum
@@ -177,6 +193,36 @@ class MBPP(Task):
         )
 
     # ---- generation -------------------------------------------------------------------
+    def prompt(self, problem: Problem, shots: int = 0) -> str:
+        if shots <= 0:
+            return problem.prompt
+        examples = self._shot_examples()
+        chosen = [examples[i] for i in SHOT_ORDER if i in examples and str(i) != problem.problem_id][:shots]
+        if len(chosen) < shots:
+            raise UserError(
+                f"task {self.name} has {len(chosen)} few-shot examples for problem {problem.problem_id}, "
+                f"not {shots} (MBPP's prompt split, tasks 1-10)",
+                hint=f"use --shots {len(chosen)} or fewer",
+            )
+        return "".join(chosen) + problem.prompt
+
+    def _shot_examples(self) -> dict[int, str]:
+        self.problems()
+        if self._shots is None:
+            config = "sanitized" if self.variant == "sanitized" else "full"
+            rows = load_hub_dataset(HUB_DATASET, name=config, split="prompt", source=self.source)
+            self._shots = {}
+            for row in rows:
+                number = _task_number(row, HUB_DATASET, None)
+                if number in SHOT_ORDER:
+                    self._shots[number] = self._example(row, HUB_DATASET, None)
+        return self._shots
+
+    def _example(self, row: dict[str, Any], where: object, lineno: int | None) -> str:
+        """A solved example: the problem's prompt, then its reference code."""
+        example = self._problem(row, where, lineno)
+        return example.prompt + example.reference.strip("\n") + "\n\n"
+
     def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
         return problem.reference, "continuation"
 
