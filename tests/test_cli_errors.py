@@ -36,6 +36,18 @@ def test_unknown_backend(tmp_path: Path) -> None:
     assert_user_error(proc, "unknown backend 'nosuch'")
 
 
+@pytest.mark.parametrize("model", ["hf:", "hf", "openai:", "llamacpp: ", "vllm"])
+def test_runtime_without_a_model_says_so(tmp_path: Path, model: str) -> None:
+    # not "cannot load model 'hf'" after a hub lookup, nor a minute of retries against no server
+    proc = slmbench("run", "--model", model, "--task", "humaneval", "--limit", "1", "--store", "s.db", cwd=tmp_path)
+    assert_user_error(proc, "names no model", "e.g. --model")
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0  # refused before a run was recorded
+    db.close()
+
+
 def test_unreadable_data_dir(tmp_path: Path) -> None:
     proc = slmbench(
         "run", "--model", "reference", "--task", "humaneval", "--data-dir", str(tmp_path / "missing"), cwd=tmp_path
@@ -176,3 +188,30 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "interrupted: re-run the same command to resume" in proc.stderr
+
+
+def test_unwritable_output_fails_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "file").write_text("")
+    base = ("run", "--model", "reference", "--task", "humaneval", "--limit", "1", "--n", "1", "--store", "s.db")
+    proc = slmbench(*base, "--output", "results", cwd=tmp_path)
+    assert_user_error(proc, "--output results is a directory")
+    proc = slmbench(*base, "--output", "file/r.json", cwd=tmp_path)  # its folder would be a file
+    assert_user_error(proc, "--output file/r.json")
+    assert not (tmp_path / "s.db").exists()  # nothing ran: the error came first, not after the work
+    assert slmbench(*base, "--quiet", cwd=tmp_path).returncode == 0
+    assert_user_error(slmbench("show", "humaneval", "--store", "s.db", "-o", "results", cwd=tmp_path), "directory")
+    # the listing has no results file: saying so beats silently writing nothing
+    assert_user_error(slmbench("show", "--store", "s.db", "-o", "list.json", cwd=tmp_path), "--output needs a RUN")
+
+
+def test_reference_on_a_task_without_solutions_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    # MultiPL-E ships tests only: "pass@1 = 0.000" from empty answers would read as a broken harness
+    args = ["--task", "multiple-php", "--limit", "2", "--n", "1", "--store", "s.db", "--data-dir", str(data_dir)]
+    proc = slmbench("run", "--model", "reference", *args, cwd=tmp_path)
+    assert_user_error(proc, "multiple-php has no reference solutions", "selftest --task multiple-php")
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    db.close()

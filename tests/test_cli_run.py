@@ -60,3 +60,26 @@ def test_list_names_tasks_backends_and_languages(tmp_path: Path) -> None:
     assert proc.returncode == 0
     for name in ("humaneval", "reference", "replay", "python"):
         assert name in proc.stdout
+
+
+def test_results_json_is_complete_and_show_keeps_the_dropped_k(tmp_path: Path) -> None:
+    args = ("run", "--model", "reference", "--task", "humaneval", "--n", "2", "--limit", "2", "-q", "-o", "r.json")
+    assert slmbench(*args, cwd=tmp_path).returncode == 0
+    ran = json.loads((tmp_path / "r.json").read_text())
+    shown_proc = slmbench("show", ran["run_id"], "-o", "shown.json", cwd=tmp_path)
+    assert shown_proc.returncode == 0, shown_proc.stderr
+    # `show` reads the run back from the store: k dropped then are still dropped, and said so
+    assert "pass@5, pass@10 dropped" in shown_proc.stdout
+    shown = json.loads((tmp_path / "shown.json").read_text())
+    for result in (ran, shown):
+        assert result["dropped_k"] == [5, 10]
+        # what a reader of the file needs to trust and reproduce the figures
+        assert result["spec"]["n"] == 2 and result["spec"]["k"] == [1, 5, 10]
+        assert result["spec"]["decoding"]["temperature"] == 0.2 and result["spec"]["decoding"]["top_p"] == 0.95
+        assert len(result["dataset_checksum"]) == 64
+        assert result["environment"]["packages"]["slmbench"] and result["environment"]["machine"]["cpu_count"]
+        assert result["backend_info"]["backend"] == "reference"
+        assert result["status"] == "complete"
+        assert {"event": "k_dropped", "k": [5, 10], "n": 2} in [
+            {k: v for k, v in e.items() if k != "time"} for e in result["events"]
+        ]

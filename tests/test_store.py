@@ -102,3 +102,35 @@ def test_corrupt_store_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(UserError):
         Store(path)
+
+
+def test_read_only_store_is_not_called_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.begin_run(_spec(), dataset_checksum="abc", environment={})
+    real_connect = sqlite3.connect
+
+    def read_only(database, **kw):  # what a read-only file, folder or mount gives (tests run as root)
+        return real_connect(f"file:{database}?mode=ro", uri=True, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    with pytest.raises(UserError, match="cannot write to store") as err:
+        Store(path)
+    assert "corrupt" not in str(err.value) and "permissions" in str(err.value)
+
+
+def test_unreadable_run_spec_is_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        run = store.begin_run(_spec(), dataset_checksum="abc", environment={})
+    db = sqlite3.connect(path)
+    # a spec written by another version (a field this one does not know), and one damaged
+    db.execute("UPDATE runs SET spec = json_set(spec, '$.future_field', 1)")
+    db.commit()
+    with Store(path) as store, pytest.raises(UserError, match=f"run {run.run_id} .*future_field"):
+        store.runs()
+    db.execute("UPDATE runs SET spec = '{not json'")
+    db.commit()
+    db.close()
+    with Store(path) as store, pytest.raises(UserError, match="spec this slmbench cannot read"):
+        store.find_run(run.run_id)

@@ -81,15 +81,37 @@ def _build_spec(**fields: Any):
         raise UserError(f"invalid option {loc}: {err['msg']}") from None
 
 
+def _check_output(path: Path | None) -> None:
+    """Refuse an --output that cannot be written before any work is done, not after a long run."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"--output {path} is a directory", hint="give a file name, e.g. --output results.json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the folder of --output {path}: {exc.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write --output {path}: its folder is not writable")
+
+
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write the results file only when complete: a crash never leaves a half file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UserError(f"cannot write --output {path}: {exc.strerror}", hint="the results are in the store") from None
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=2, default=str)
             f.write("\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(
+            f"cannot write --output {path}: {exc.strerror}", hint="`slmbench show RUN --output FILE` writes it again"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -157,8 +179,12 @@ def _execute_run(spec, store_path: Path, quiet: bool, output: Path | None) -> No
     from slmbench.console import reporter
     from slmbench.store import Store
 
+    _check_output(output)
     console = _console(quiet)
     err_console = Console(stderr=True, quiet=quiet)
+    if quiet:
+        # runtimes draw their own tqdm bars (transformers' "Loading weights", vLLM's); tqdm reads this
+        os.environ.setdefault("TQDM_DISABLE", "1")
     with Store(store_path) as store:
         with reporter(err_console, quiet=quiet) as rep:
             summary = pipeline.run(spec, store, reporter=rep)
@@ -171,7 +197,26 @@ def _execute_run(spec, store_path: Path, quiet: bool, output: Path | None) -> No
             )
         _print_summary(console, summary, record)
         if output is not None:
-            _write_json_atomic(output, summary.to_json(store.scores(summary.run_id, per_problem=True)))
+            _write_json_atomic(
+                output,
+                _results_json(
+                    summary, record, store.scores(summary.run_id, per_problem=True), store.events(summary.run_id)
+                ),
+            )
+
+
+def _results_json(summary, record, per_problem, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results file: the scores and what is needed to trust and reproduce them (the spec, the
+    dataset checksum, package versions and machine, the model's facts, the run's events such as
+    an out-of-memory back-off or verdicts made again under new limits)."""
+    from slmbench.store import record_to_dict
+
+    out = summary.to_json(per_problem)
+    facts = record_to_dict(record)
+    for key in ("status", "spec", "dataset_checksum", "environment", "backend_info"):
+        out[key] = facts[key]
+    out["events"] = events
+    return out
 
 
 # ---- commands -----------------------------------------------------------------------------
@@ -295,11 +340,16 @@ def show(
     output: OutputOpt = None,
 ) -> None:
     """Print a run's scores and efficiency figures, or list the runs in the store."""
-    from slmbench.pipeline import RunSummary, efficiency_summary
+    from slmbench.pipeline import RunSummary, dropped_ks, efficiency_summary
     from slmbench.store import Store
 
     if not store.exists():
         raise UserError(f"no store at {store}", hint="run `slmbench run ...` first, or pass --store")
+    if run_ref is None and output is not None:
+        raise UserError(
+            "--output needs a RUN: the list of runs is not written to a file", hint="slmbench show RUN -o FILE"
+        )
+    _check_output(output)
     console = _console()
     with Store(store) as db:
         if run_ref is None:
@@ -315,6 +365,9 @@ def show(
         rec = db.find_run(run_ref)
         overall = db.scores(rec.run_id)
         counts = db.counts(rec.run_id)
+        pp = db.scores(rec.run_id, per_problem=True)
+        # the problems and samples the scores are about (a run may hold more, from earlier invocations)
+        scored = sorted({s.problem_id for s in pp if s.problem_id}) or None
         summary = RunSummary(
             run_id=rec.run_id,
             task=rec.task,
@@ -323,7 +376,8 @@ def show(
             n=rec.n,
             n_problems=max((s.n_problems for s in overall), default=0),
             scores=overall,
-            efficiency=efficiency_summary(db, rec.run_id),
+            dropped_k=dropped_ks(db, rec, scored) if scored else [],
+            efficiency=efficiency_summary(db, rec.run_id, n=rec.n, problem_ids=scored),
         )
         _print_summary(console, summary, rec)
         console.print(
@@ -332,7 +386,6 @@ def show(
         )
         for event in db.events(rec.run_id):
             console.print(f"event: {json.dumps({k: v for k, v in event.items() if k != 'time'})}")
-        pp = db.scores(rec.run_id, per_problem=True) if (per_problem or output) else None
         if per_problem and pp:
             table = Table(title="per problem", title_justify="left")
             table.add_column("problem")
@@ -346,7 +399,7 @@ def show(
                 table.add_row(pid, *(_fmt(m, vals.get(m)) for m in metrics))
             console.print(table)
         if output is not None:
-            _write_json_atomic(output, summary.to_json(pp))
+            _write_json_atomic(output, _results_json(summary, rec, pp, db.events(rec.run_id)))
 
 
 @app.command("list")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 import sys
 from importlib import metadata
 from typing import Any
@@ -61,7 +63,29 @@ def machine() -> dict[str, Any]:
         info["memory_bytes"] = psutil.virtual_memory().total
     except ImportError:
         pass
+    info["gpus"] = gpus()
     return info
+
+
+def gpus() -> list[dict[str, str]]:
+    """The NVIDIA GPUs visible here (name, memory, driver), from ``nvidia-smi``; empty when there
+    is none. Memory and latency figures mean little without the GPU they were measured on."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    query = "--query-gpu=name,memory.total,driver_version"
+    try:
+        out = subprocess.run(
+            [exe, query, "--format=csv,noheader"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return [{"error": "nvidia-smi failed"}]
+    found = []
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            found.append(dict(zip(("name", "memory", "driver"), parts, strict=True)))
+    return found
 
 
 def machine_fingerprint() -> str:

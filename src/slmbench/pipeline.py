@@ -8,12 +8,15 @@ and ``--n 20`` after ``--n 10`` generates and executes only samples 10..19.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from slmbench.backends import BACKENDS, create_backend
+from slmbench.backends import backend_class, create_backend
 from slmbench.backends.base import Backend, GenerationRequest
 from slmbench.console import Reporter
 from slmbench.data import DataSource, sha256_file
@@ -81,12 +84,48 @@ def select_problems(task: Task, spec: RunSpec) -> list[Problem]:
 
 
 def resolve_spec(spec: RunSpec) -> RunSpec:
-    """Fill in what the spec's identity needs from the outside world (the samples file's hash)."""
+    """Fill in what the spec's identity needs from the outside world: the samples file's hash,
+    and the fingerprint of a model loaded from a local path (the same path may hold other
+    weights tomorrow, or in another folder: their samples must not be mixed)."""
     if spec.backend_name == "replay" and spec.samples is not None and spec.samples_checksum is None:
         if not spec.samples.is_file():
             raise UserError(f"samples file {spec.samples} does not exist", hint="check the --samples path")
         return spec.model_copy(update={"samples_checksum": sha256_file(spec.samples)})
-    return spec
+    if spec.backend_name not in LOCAL_MODEL_BACKENDS or spec.model_checksum is not None:
+        return spec
+    target = spec.model.partition(":")[2]
+    checksum = local_model_fingerprint(Path(target).expanduser()) if target else None
+    return spec.model_copy(update={"model_checksum": checksum}) if checksum else spec
+
+
+# Backends whose target may be a local file or folder of weights (else a hub id or a server model).
+LOCAL_MODEL_BACKENDS = ("hf", "vllm", "llamacpp")
+_FINGERPRINT_SPAN = 1 << 20
+
+
+def local_model_fingerprint(path: Path) -> str | None:
+    """A cheap fingerprint of a model's files, or None when ``path`` is not on this machine (a
+    hub id). Per file: its name, size and the hash of its first and last MiB, so a copy of the
+    same weights keeps the fingerprint and retrained or rebuilt weights (every tensor changes,
+    and the checkpoint's metadata) do not, without reading gigabytes at every run."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    else:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path) if file != path else file.name}\0{size}\0".encode())
+        with file.open("rb") as f:
+            digest.update(f.read(_FINGERPRINT_SPAN))
+            if size > 2 * _FINGERPRINT_SPAN:
+                f.seek(-_FINGERPRINT_SPAN, os.SEEK_END)
+                digest.update(f.read(_FINGERPRINT_SPAN))
+            elif size > _FINGERPRINT_SPAN:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def run(
@@ -101,10 +140,16 @@ def run(
     """Run (or resume, or extend) one model on one task. Pass ``backend`` to reuse a loaded model."""
     spec = resolve_spec(spec)
     if backend is None:
-        BACKENDS.get(spec.backend_name)  # an unknown model backend fails before any data is loaded
+        backend_class(spec.model)  # an unknown model backend fails before any data is loaded
     reporter = reporter or Reporter(None)
     task = task or load_task(spec)
     problems = select_problems(task, spec)
+    if spec.model == "reference" and problems and not any(task.reference_completion(p)[0] for p in problems):
+        # it would "answer" with empty text and report pass@1 = 0, which reads as a broken harness
+        raise UserError(
+            f"task {spec.task} has no reference solutions for the reference backend to emit",
+            hint=f"`slmbench selftest --task {spec.task}` checks its tests instead",
+        )
     if task.kind == "execution":
         # a missing compiler or interpreter fails now, with its install command, not after generation
         for language in task.languages:
@@ -113,7 +158,9 @@ def run(
     # file leaves nothing behind in the store.
     owned = open_backend(spec, task, problems) if backend is None and spec.backend_name == "replay" else None
     try:
+        previous = store.run(spec.run_id())
         record = store.begin_run(spec, dataset_checksum=task.dataset_checksum(), environment=environment())
+        _reset_stale_executions(store, record.run_id, previous, spec)
         generated = _generate(spec, store, record, task, problems, backend or owned, reporter)
     finally:
         if owned is not None:
@@ -124,6 +171,19 @@ def run(
     summary = _score(spec, store, record, task, problems)
     store.set_status(record.run_id, "complete")
     return dataclasses.replace(summary, generated=generated, executed=executed)
+
+
+def _reset_stale_executions(store: Store, run_id: str, previous: RunRecord | None, spec: RunSpec) -> None:
+    """Executions are not part of a run's identity, so a re-run with another time or memory limit
+    or sandbox reopens the same run: its stored verdicts were made under the old settings and
+    would be reported as the new ones' (a --timeout raised after timeouts would change nothing).
+    They are dropped and made again; the generations stay."""
+    if previous is None:
+        return
+    before, now = previous.spec.execution.verdict_settings(), spec.execution.verdict_settings()
+    if before != now and store.counts(run_id)["executions"]:
+        store.delete_executions(run_id)
+        store.add_event(run_id, {"event": "executions_reset", "from": before, "to": now})
 
 
 # ---- generation ---------------------------------------------------------------------------
@@ -337,6 +397,7 @@ def _score(spec: RunSpec, store: Store, record: RunRecord, task: Task, problems:
         _, dropped = usable_ks(spec.k, n_min)
         if dropped:
             store.add_event(record.run_id, {"event": "k_dropped", "k": dropped, "n": n_min})
+    problem_ids = [p.problem_id for p in problems]
     scores = task.score(outs, spec.k, spec.bootstrap, seed=spec.decoding.seed)
     store.replace_scores(record.run_id, scores)
     return RunSummary(
@@ -348,23 +409,47 @@ def _score(spec: RunSpec, store: Store, record: RunRecord, task: Task, problems:
         n_problems=len(problems),
         scores=[s for s in scores if s.problem_id is None],
         dropped_k=dropped,
-        efficiency=efficiency_summary(store, record.run_id),
+        efficiency=efficiency_summary(store, record.run_id, n=spec.n, problem_ids=problem_ids),
     )
 
 
-def efficiency_summary(store: Store, run_id: str) -> dict[str, Any] | None:
-    """Per-run efficiency figures, or None when nothing was measured (e.g. replayed runs)."""
+def dropped_ks(store: Store, record: RunRecord, problem_ids: Collection[str]) -> list[int]:
+    """The k of the run's spec that its scores could not include (fewer samples than k for some
+    problem), for a run read back from the store. Text tasks (BLEU) have no k."""
+    from slmbench.tasks import TASKS
+
+    try:
+        if TASKS.get(record.task).kind != "execution":
+            return []
+    except UserError:  # a task this installation no longer knows: judge by the samples alone
+        pass
+    have = store.generated_samples(record.run_id)
+    n_min = min((sum(1 for s in have.get(pid, ()) if s < record.n) for pid in problem_ids), default=0)
+    return usable_ks(record.spec.k, n_min)[1]
+
+
+def efficiency_summary(
+    store: Store, run_id: str, *, n: int | None = None, problem_ids: Collection[str] | None = None
+) -> dict[str, Any] | None:
+    """Per-run efficiency figures of the samples that were scored (samples < ``n`` of the
+    ``problem_ids``; all when not given), or None when nothing was measured (e.g. replayed runs).
+
+    A run extended to more problems or samples and then scored on fewer keeps every generation
+    in the store; its figures must describe the same samples as its scores."""
     try:
         from slmbench.metrics.efficiency import summarize
     except ImportError:
         return None
     record = store.run(run_id)
-    usages = store.usages(run_id)
+    wanted = set(problem_ids) if problem_ids is not None else None
+    gens = store.generations(run_id, max_sample=n)
+    usages = [g.usage for g in gens if wanted is None or g.problem_id in wanted]
     if record is None or not usages:
         return None
+    n_problems = len({g.problem_id for g in gens if wanted is None or g.problem_id in wanted})
     from slmbench.backends.base import BackendInfo
 
     info = record.backend_info or {}
     fields = {f.name for f in dataclasses.fields(BackendInfo)}
     backend_info = BackendInfo(**{k: v for k, v in info.items() if k in fields}) if info else None
-    return summarize(usages, backend_info)
+    return summarize(usages, backend_info, problems=n_problems)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +45,18 @@ class ExecSpec(_Frozen):
     sandbox: SandboxLevel = "default"
     dedupe: bool = Field(True, description="run identical programs once and reuse the verdict")
 
+    def verdict_settings(self) -> dict[str, Any]:
+        """The settings a verdict depends on: stored verdicts made under others are stale
+        (workers and dedupe only change the speed)."""
+        return self.model_dump(include={"timeout_s", "memory_mb", "sandbox"})
+
+
+def positive_ks(v: Sequence[int]) -> tuple[int, ...]:
+    """The k of pass@k, sorted and without repeats (a run spec's and a study file's)."""
+    if not v or any(x < 1 for x in v):
+        raise ValueError("k must be a non-empty list of positive integers")
+    return tuple(sorted(set(v)))
+
 
 class RunSpec(_Frozen):
     model: str = Field(..., min_length=1, description="backend name or backend:target, e.g. hf:Qwen/Qwen2.5-Coder-1.5B")
@@ -63,14 +76,14 @@ class RunSpec(_Frozen):
     samples: Path | None = None
     samples_format: str | None = None
     samples_checksum: str | None = None
+    # a model loaded from a local path: a fingerprint of its files (see pipeline.resolve_spec)
+    model_checksum: str | None = None
     label: str | None = Field(None, description="display name of the model in tables")
 
     @field_validator("k")
     @classmethod
     def _k_positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or any(x < 1 for x in v):
-            raise ValueError("k must be a non-empty list of positive integers")
-        return tuple(sorted(set(v)))
+        return positive_ks(v)
 
     @model_validator(mode="after")
     def _replay_needs_samples(self) -> RunSpec:
@@ -96,6 +109,8 @@ class RunSpec(_Frozen):
             ident["samples_format"] = self.samples_format
         elif self.model != "reference":
             ident["decoding"] = self.decoding.model_dump(exclude={"batch_size"})
+        if self.model_checksum is not None:
+            ident["model_checksum"] = self.model_checksum
         return ident
 
     def run_id(self) -> str:

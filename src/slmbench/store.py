@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from slmbench.errors import UserError
 from slmbench.spec import RunSpec
 from slmbench.types import ExecResult, Score, Usage, Verdict
@@ -158,6 +160,12 @@ class Store:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if _is_permission_error(exc):
+                # a sound store this process may not write to (read-only file, folder or mount)
+                raise UserError(
+                    f"cannot write to store {self.path} ({exc})",
+                    hint="check its permissions, or copy it to a writable place and pass that --store",
+                ) from None
             raise UserError(
                 f"store {self.path} is corrupt or not an slmbench store ({exc})",
                 hint="move it aside and re-run with a new --store; results in it cannot be reused",
@@ -347,6 +355,12 @@ class Store:
             cur = self._db.executemany("INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", data)
         return cur.rowcount
 
+    def delete_executions(self, run_id: str) -> None:
+        """Forget a run's verdicts and the scores made from them (its generations stay)."""
+        with self._tx():
+            self._db.execute("DELETE FROM executions WHERE run_id=?", (run_id,))
+            self._db.execute("DELETE FROM scores WHERE run_id=?", (run_id,))
+
     def executions(self, run_id: str) -> dict[tuple[str, int, str], ExecResult]:
         out = {}
         for r in self._db.execute("SELECT * FROM executions WHERE run_id=?", (run_id,)):
@@ -438,13 +452,29 @@ def _check_sqlite_header(path: Path) -> None:
         )
 
 
+def _is_permission_error(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "readonly" in text or "read-only" in text or "unable to open database file" in text
+    )
+
+
 def _run_from_row(row: sqlite3.Row) -> RunRecord:
+    try:
+        spec = RunSpec.model_validate_json(row["spec"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "spec"
+        raise UserError(
+            f"run {row['run_id']} in the store has a spec this slmbench cannot read ({where}: {err['msg']})",
+            hint="the store was written by another version of slmbench, or damaged; use a new --store",
+        ) from None
     return RunRecord(
         run_id=row["run_id"],
         task=row["task"],
         model=row["model"],
         label=row["label"],
-        spec=RunSpec.model_validate_json(row["spec"]),
+        spec=spec,
         n=row["n"],
         status=row["status"],
         dataset_checksum=row["dataset_checksum"],

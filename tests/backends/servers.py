@@ -82,10 +82,22 @@ class FaultProxy:
                     proxy.in_flight += 1
                     proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
                     fault = proxy.faults.pop(0) if proxy.faults else None
+                counted = True
+
+                def answered() -> None:
+                    # before the answer is written: once the client has it, it may send its next
+                    # request, which must not find this one still counted as in flight
+                    nonlocal counted
+                    if counted:
+                        with proxy.lock:
+                            proxy.in_flight -= 1
+                        counted = False
+
                 try:
                     if fault is not None:
                         status, headers = fault
                         payload = b'{"error": "injected"}'
+                        answered()
                         self.send_response(status)
                         for k, v in headers.items():
                             self.send_header(k, v)
@@ -98,14 +110,14 @@ class FaultProxy:
                     r = httpx.post(
                         proxy.upstream + path, content=body, headers={"Content-Type": "application/json"}, timeout=120
                     )
+                    answered()
                     self.send_response(r.status_code)
                     self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
                     self.send_header("Content-Length", str(len(r.content)))
                     self.end_headers()
                     self.wfile.write(r.content)
                 finally:
-                    with proxy.lock:
-                        proxy.in_flight -= 1
+                    answered()
 
         return Handler
 

@@ -108,3 +108,15 @@ def test_throughput_divides_by_compute_shares_not_overlapping_latencies() -> Non
     s = summarize(usages)
     assert s["generation_time_s"] == 2.0 and s["tokens_per_s"] == 10.0
     assert s["mean_latency_s"] == 2.0 and s["p95_latency_s"] == 2.0
+
+
+def test_peak_memory_says_whether_it_is_vram_or_rss() -> None:
+    usages = [Usage(completion_tokens=1, latency_s=1.0, peak_memory_bytes=100)]
+    kind = {
+        device: summarize(usages, BackendInfo("hf", "m", device=device))["peak_memory_kind"]
+        for device in ("cpu", "cuda:0", "gpu", "remote")
+    }
+    # a CPU run's peak is the process's resident set, not a VRAM figure
+    assert kind == {"cpu": "RSS", "cuda:0": "VRAM", "gpu": "VRAM", "remote": None}
+    assert summarize([Usage(completion_tokens=1)], BackendInfo("hf", "m", device="cpu"))["peak_memory_kind"] is None
+    assert summarize(usages, None)["peak_memory_kind"] is None

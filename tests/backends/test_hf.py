@@ -281,3 +281,26 @@ def test_continuous_batching_refills_and_reuses_each_prefill(qwen: HFBackend, mo
     prefills = [s for s in shapes if s[1] > 1]
     assert len(prefills) == 2  # one prefill per prompt, although its samples joined at different times
     assert max(s[0] for s in shapes if s[1] == 1) == 3  # never more rows than the batch size
+
+
+def test_model_arguments_and_models_transformers_rejects_are_user_errors(qwen2_dir: Path, tmp_path: Path) -> None:
+    for value in ("abc", "0", "-1"):
+        with pytest.raises(UserError, match="batch_size"):
+            HFBackend(str(qwen2_dir), {"batch_size": value})
+    with pytest.raises(UserError, match="unknown device 'tpu'"):
+        HFBackend(str(qwen2_dir), {"device": "tpu"}).info()
+    # transformers raises ValueError for these: one line naming the model, not a traceback
+    with pytest.raises(UserError, match="cannot load model.*attn_implementation"):
+        HFBackend(str(qwen2_dir), {"attn_implementation": "nonsense"}).info()
+    with pytest.raises(UserError, match="cannot load model.*device_map"):
+        HFBackend(str(qwen2_dir), {"device_map": "nonsense"}).info()
+    # a folder whose weights do not fit its config (RuntimeError from the weight loader)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in qwen2_dir.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    config = (broken / "config.json").read_text().replace('"hidden_size": 64', '"hidden_size": 32')
+    assert config != (broken / "config.json").read_text()
+    (broken / "config.json").write_text(config)
+    with pytest.raises(UserError, match="cannot load model"):
+        HFBackend(str(broken)).info()

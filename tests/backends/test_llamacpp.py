@@ -89,3 +89,10 @@ def test_missing_file_and_bad_args(tmp_path: Path) -> None:
     bad.write_bytes(b"not a gguf file")
     with pytest.raises(UserError, match="cannot load"):
         LlamaCppBackend(str(bad)).info()
+
+
+def test_non_integer_arguments_are_user_errors() -> None:
+    for key, value in (("n_gpu_layers", "all"), ("n_ctx", "4k"), ("n_threads", "0"), ("n_batch", "-2")):
+        with pytest.raises(UserError, match=f"{key}={value!r}"):
+            LlamaCppBackend("m.gguf", {key: value})
+    LlamaCppBackend("m.gguf", {"n_gpu_layers": "-1", "n_ctx": "2048"})

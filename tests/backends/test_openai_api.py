@@ -141,3 +141,86 @@ def test_bad_arguments() -> None:
         OpenAIBackend("m", {"url": "x"})
     with pytest.raises(UserError, match="endpoint"):
         OpenAIBackend("m", {"endpoint": "embeddings"})
+
+
+class _Garbage:
+    """A loopback HTTP server answering every POST with one fixed (status, headers, body)."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None, delay_s: float = 0.0) -> None:
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        answer = (status, headers or {}, body)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay_s)
+                status, headers, body = answer
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'"hello"', b'{"choices": "x"}', b'{"choices": [null]}', b'{"choices": [{"text": 5}]}', b"<html>"],
+)
+def test_a_server_answering_garbage_is_a_user_error_not_an_empty_answer(body: bytes, stream: str) -> None:
+    with _Garbage(200, body) as url:
+        backend = OpenAIBackend("tiny", {"base_url": url, "max_retries": "0", "stream": stream})
+        with pytest.raises(UserError, match="not an OpenAI response"):
+            gen(backend, [req([0])], max_new_tokens=2)
+
+
+def test_malformed_usage_counts_as_not_reported() -> None:
+    with _Garbage(200, b'{"choices": [{"text": "  return a + b\\n"}], "usage": "lots"}') as url:
+        out = gen(OpenAIBackend("tiny", {"base_url": url}), [req([0])], max_new_tokens=2)
+    c = out[("p/0", 0)]
+    assert c.text == "  return a + b\n" and c.usage.completion_tokens is None
+
+
+def test_negative_retry_after_retries_at_once() -> None:
+    with _Garbage(429, b"slow down", {"Retry-After": "-5"}) as url:
+        backend = OpenAIBackend("tiny", {"base_url": url, "max_retries": "2", "backoff": "0.01"})
+        with pytest.raises(UserError, match="still failing after 3 attempts"):
+            gen(backend, [req([0])], max_new_tokens=2)
+    assert [e["delay_s"] for e in backend.events()] == [0.0, 0.0]
+
+
+def test_throughput_counts_concurrent_requests_once() -> None:
+    import time
+
+    from slmbench.metrics.efficiency import summarize
+
+    body = b'{"choices": [{"text": "  return a + b\\n"}], "usage": {"prompt_tokens": 5, "completion_tokens": 10}}'
+    with _Garbage(200, body, delay_s=0.4) as url:
+        backend = OpenAIBackend("tiny", {"base_url": url, "concurrency": "4"})
+        t0 = time.perf_counter()
+        out = gen(backend, [req(range(8))], max_new_tokens=10)
+        wall = time.perf_counter() - t0
+    usages = [c.usage for c in out.values()]
+    assert sum(u.latency_s for u in usages) > 2.5 * wall  # four at a time: latencies overlap
+    s = summarize(usages)
+    # the time the client waited on the server, counted once: 80 tokens in ~0.8 s, not in ~3.2 s
+    assert 0.7 * wall <= s["generation_time_s"] <= wall
+    assert s["tokens_per_s"] == pytest.approx(80 / s["generation_time_s"])

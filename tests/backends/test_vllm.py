@@ -49,3 +49,16 @@ def test_request_times_come_from_vllms_stamps_else_the_chunk_wall_time() -> None
     # statistics off: every request of the chunk was submitted together and came back with the last
     latency, ttft, source = _request_times(None, 9.0)
     assert (latency, ttft) == (9.0, None) and source.startswith("chunk wall time")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("chunk", "0"), ("chunk", "many"), ("tensor_parallel_size", "-1"), ("max_model_len", "4k"),
+     ("gpu_memory_utilization", "90"), ("gpu_memory_utilization", "abc")],
+)  # fmt: skip
+def test_bad_numbers_are_rejected_before_loading(name: str, value: str) -> None:
+    # at construction: on a GPU machine they would otherwise surface as a traceback (a ValueError
+    # for chunk=0 too) only after the model had loaded
+    with pytest.raises(UserError, match=f"{name}={value!r}"):
+        create_backend("vllm:m", {name: value})
+    create_backend("vllm:m", {"chunk": "64", "gpu_memory_utilization": "0.5", "max_model_len": "2048"})

@@ -50,6 +50,9 @@ class Backend(ABC):
     form: CompletionForm = "continuation"
     # True for runtimes that may fetch weights from a hub: they take an ``allow_download`` kwarg
     uses_hub: ClassVar[bool] = False
+    # True for runtimes that need ``name:target`` (a model id, path or file); the example is for messages
+    needs_target: ClassVar[bool] = False
+    target_example: ClassVar[str] = ""
 
     def __init__(self, target: str, args: Mapping[str, str] | None = None, *, chat: bool = False) -> None:
         self.target = target

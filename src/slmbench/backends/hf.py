@@ -79,6 +79,11 @@ def check_args(backend: str, args: Mapping[str, str], known: Mapping[str, str]) 
         raise UserError(f"unknown --model-args for {backend}: {', '.join(unknown)}", hint=f"known: {listing}")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def sample_seed(seed: int, problem_id: str, sample: int) -> int:
     """A 63-bit seed that depends only on (run seed, problem, sample index)."""
     digest = hashlib.sha256(f"{seed}\0{problem_id}\0{sample}".encode()).digest()
@@ -108,6 +113,8 @@ class _Seq:
 
 class HFBackend(Backend):
     name = "hf"
+    needs_target = True
+    target_example = "Qwen/Qwen2.5-Coder-1.5B"
     uses_hub = True
 
     def __init__(
@@ -128,7 +135,14 @@ class HFBackend(Backend):
         self._load_time: float | None = None
         self._events: list[dict[str, Any]] = []
         self._meter: EfficiencyMeter | None = None
-        self._batch_size: int | None = int(self.args["batch_size"]) if "batch_size" in self.args else None
+        self._batch_size: int | None = None
+        if "batch_size" in self.args:
+            value = self.args["batch_size"]
+            if not value.strip().isdigit() or int(value) < 1:
+                raise UserError(
+                    f"model argument batch_size={value!r} is not a positive integer", hint="e.g. batch_size=8"
+                )
+            self._batch_size = int(value)
 
     # ---- loading ------------------------------------------------------------------------
     @property
@@ -153,6 +167,10 @@ class HFBackend(Backend):
                 hint="pip install 'slmbench[hf]'",
             ) from exc
         device = self.args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            torch.device(device)
+        except RuntimeError:
+            raise UserError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from None
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"device={device} asked for, but torch sees no CUDA GPU", hint="use device=cpu")
         dtype_arg = self.args.get("dtype") or ("float32" if device == "cpu" else "auto")
@@ -172,6 +190,8 @@ class HFBackend(Backend):
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.target, **common)
             model = AutoModelForCausalLM.from_pretrained(self.target, **common, **model_kwargs)
+            if "device_map" not in self.args:
+                model = model.to(device)  # a GPU too small for the model fails here
         except OSError as exc:
             local = Path(self.target).exists()
             hint = (
@@ -179,10 +199,14 @@ class HFBackend(Backend):
                 if local
                 else "pass --allow-download to fetch it from the Hugging Face hub, or give a local folder"
             )
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"cannot load model {self.target!r}: {first}", hint=hint) from exc
-        if "device_map" not in self.args:
-            model = model.to(device)
+            raise UserError(f"cannot load model {self.target!r}: {_first_line(exc)}", hint=hint) from exc
+        except (ValueError, RuntimeError) as exc:
+            # transformers' verdict on what it was given: an unknown architecture or dtype, a bad
+            # device_map or attn_implementation, weights that do not fit the config
+            raise UserError(
+                f"cannot load model {self.target!r}: {_first_line(exc)}",
+                hint="check the model folder and --model-args",
+            ) from exc
         model.eval()
         model.requires_grad_(False)  # never record autograd graphs: they would keep every step alive
         if device.startswith("cuda"):

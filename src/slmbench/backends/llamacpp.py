@@ -32,10 +32,17 @@ _KNOWN_ARGS = {
 
 class LlamaCppBackend(Backend):
     name = "llamacpp"
+    needs_target = True
+    target_example = "model.gguf"
 
     def __init__(self, target: str, args: Mapping[str, str] | None = None, *, chat: bool = False) -> None:
         super().__init__(target, args, chat=chat)
         check_args("llamacpp", self.args, _KNOWN_ARGS)
+        for key in ("n_ctx", "n_gpu_layers", "n_threads", "n_batch"):
+            value = self.args.get(key)
+            lowest = -1 if key == "n_gpu_layers" else 1
+            if value is not None and not (value.strip().lstrip("-").isdigit() and int(value) >= lowest):
+                raise UserError(f"model argument {key}={value!r} is not an integer >= {lowest}")
         if chat:
             self.form = "program"
         self._llm: Any = None

@@ -47,6 +47,8 @@ class _Retryable(Exception):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    needs_target = True
+    target_example = "MODEL_NAME_ON_THE_SERVER"
 
     def __init__(self, target: str, args: Mapping[str, str] | None = None, *, chat: bool = False) -> None:
         super().__init__(target, args, chat=chat)
@@ -71,6 +73,7 @@ class OpenAIBackend(Backend):
             self.form = "program"
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._clock = _ShareClock()
 
     def info(self) -> BackendInfo:
         return BackendInfo(
@@ -103,6 +106,7 @@ class OpenAIBackend(Backend):
         jobs = [(r, s) for r in requests for s in r.samples]
         if not jobs:
             return
+        self._clock = _ShareClock()
         with self._client() as client:
             pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="slmbench-http")
             try:
@@ -151,19 +155,23 @@ class OpenAIBackend(Backend):
         path, body = self._payload(request, sample, decoding)
         attempt = 0
         first = time.perf_counter()
+        compute = 0.0
         while True:
             t0 = time.perf_counter()
+            v0 = self._clock.start()
             try:
                 text, finish, usage, ttft = self._post(client, path, body, t0)
                 break
             except _Retryable as exc:
+                compute += self._clock.stop(v0)
                 if attempt >= self.max_retries:
                     raise UserError(
                         f"{self.base_url}{path} still failing after {attempt + 1} attempts: {exc}",
                         hint="check the server, or raise max_retries/timeout in --model-args",
                     ) from None
                 delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2**attempt
-                delay = min(delay, 60.0) * (1 + 0.1 * random.random())  # jitter spreads retry storms
+                # a Retry-After below zero (a server's clock or bug) means "now"; jitter spreads retry storms
+                delay = min(max(delay, 0.0), 60.0) * (1 + 0.1 * random.random())
                 with self._lock:
                     self._events.append(
                         {
@@ -176,9 +184,15 @@ class OpenAIBackend(Backend):
                     )
                 time.sleep(delay)
                 attempt += 1
+            except BaseException:
+                self._clock.stop(v0)
+                raise
+        compute += self._clock.stop(v0)
         end = time.perf_counter()
         latency = end - t0
-        extra: dict[str, Any] = {"attempts": attempt + 1}
+        # requests are in flight together: their latencies overlap, so throughput divides by
+        # each one's share of the time (see _ShareClock), as for the batched runtimes
+        extra: dict[str, Any] = {"attempts": attempt + 1, "compute_s": compute}
         if attempt:
             # latency_s is the answered request's; this adds the failed ones and the back-off
             extra["total_s"] = end - first
@@ -202,7 +216,7 @@ class OpenAIBackend(Backend):
                 response = client.post(url, json=body)
                 self._check(response)
                 data = response.json()
-                return (*_choice(data["choices"][0], self.endpoint), data.get("usage") or {}, None)
+                return (*_choice(data["choices"][0], self.endpoint), _usage(data.get("usage")), None)
             with client.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
                     response.read()
@@ -210,7 +224,8 @@ class OpenAIBackend(Backend):
                 return self._read_stream(response, t0)
         except httpx.TransportError as exc:  # connection refused/reset, timeouts
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+            # valid JSON of another shape (a list, a string, choices that are not objects) included
             raise UserError(f"{url} answered something that is not an OpenAI response: {exc}") from exc
 
     def _check(self, response: Any) -> None:
@@ -233,26 +248,73 @@ class OpenAIBackend(Backend):
         finish = "length"
         usage: dict[str, Any] = {}
         ttft = None
+        events = 0
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue
+            events += 1
             data = line[5:].strip()
             if data == "[DONE]":
                 break
             chunk = json.loads(data)
             if chunk.get("usage"):
-                usage = chunk["usage"]
+                usage = _usage(chunk["usage"])
             for choice in chunk.get("choices") or []:
                 piece = (choice.get("delta") or {}).get("content") if self.endpoint == "chat" else choice.get("text")
+                if piece is not None and not isinstance(piece, str):
+                    raise ValueError(f"a text piece is {type(piece).__name__}, not a string")
                 if piece:
                     if ttft is None:
                         ttft = time.perf_counter() - t0
                     parts.append(piece)
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
+        if not events:
+            # not a server-sent event stream: an empty answer here would be scored as a wrong one
+            raise ValueError("no server-sent events in the streamed answer")
         return "".join(parts), finish, usage, ttft
+
+
+class _ShareClock:
+    """Each request's share of the wall time: every interval is split equally among the requests
+    in flight during it (a processor-sharing clock). The shares of all requests add up to the time
+    during which at least one was in flight, so tokens / sum of shares is the throughput the
+    client saw, where a sum of overlapping latencies would understate it by up to the concurrency."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._virtual = 0.0  # seconds of one request's share since the start
+        self._last = time.perf_counter()
+        self._in_flight = 0
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        if self._in_flight:
+            self._virtual += (now - self._last) / self._in_flight
+        self._last = now
+
+    def start(self) -> float:
+        with self._lock:
+            self._advance()
+            self._in_flight += 1
+            return self._virtual
+
+    def stop(self, started: float) -> float:
+        with self._lock:
+            self._advance()
+            self._in_flight -= 1
+            return self._virtual - started
 
 
 def _choice(choice: Mapping[str, Any], endpoint: str) -> tuple[str, str]:
     text = (choice.get("message") or {}).get("content") if endpoint == "chat" else choice.get("text")
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"the answer's text is {type(text).__name__}, not a string")
     return text or "", choice.get("finish_reason") or "length"
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    """The token counts a server reports; a malformed usage block counts as not reported."""
+    if not isinstance(usage, Mapping):
+        return {}
+    return {k: v if isinstance(v, int) and not isinstance(v, bool) else None for k, v in usage.items()}

@@ -50,8 +50,25 @@ def missing_requirements() -> list[str]:
     return missing
 
 
+def _check_numbers(args: Mapping[str, str]) -> None:
+    for name in ("tensor_parallel_size", "max_model_len", "chunk"):
+        value = args.get(name)
+        if value is not None and (not value.strip().isdigit() or int(value) < 1):
+            raise UserError(f"model argument {name}={value!r} is not a positive integer")
+    value = args.get("gpu_memory_utilization")
+    if value is not None:
+        try:
+            ok = 0.0 < float(value) <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UserError(f"model argument gpu_memory_utilization={value!r} is not a fraction in (0, 1]")
+
+
 class VLLMBackend(Backend):
     name = "vllm"
+    needs_target = True
+    target_example = "Qwen/Qwen2.5-Coder-1.5B"
     uses_hub = True
 
     def __init__(
@@ -59,6 +76,7 @@ class VLLMBackend(Backend):
     ) -> None:
         super().__init__(target, args, chat=chat)
         check_args("vllm", self.args, _KNOWN_ARGS)
+        _check_numbers(self.args)  # here, not at load: a typo must not wait for (or need) a GPU
         self.allow_download = allow_download
         if chat:
             self.form = "program"

@@ -356,6 +356,14 @@ def _compute_s(usage: Usage) -> float | None:
     return float(value) if value is not None else usage.latency_s
 
 
+def _memory_kind(device: str | None) -> str | None:
+    """What ``peak_memory_bytes`` is a peak of: GPU memory on a GPU, the resident set size of the
+    process holding the model on a CPU (a CPU run has no VRAM; its figure is not one)."""
+    if not device or device == "remote":
+        return None
+    return "RSS" if device.startswith("cpu") else "VRAM"
+
+
 def summarize(
     usages: Iterable[Usage], info: BackendInfo | None = None, *, problems: int | None = None
 ) -> dict[str, Any]:
@@ -365,7 +373,7 @@ def summarize(
     (sum of per-sample compute shares, see ``_compute_s``), tokens_per_s (completion tokens /
     generation time), mean_latency_s, p50_latency_s, p95_latency_s (per-sample wall time from
     submission to last token), mean_ttft_s, peak_memory_bytes (max over
-    samples), energy_j, energy_per_sample_j, energy_per_token_j, energy_per_problem_j (needs
+    samples), peak_memory_kind ("VRAM" or "RSS", from the device), energy_j, energy_per_sample_j, energy_per_token_j, energy_per_problem_j (needs
     ``problems``), load_time_s, parameters, device, dtype.
     """
     items = list(usages)
@@ -389,6 +397,7 @@ def summarize(
         "p95_latency_s": _percentile(measured_lat, 0.95) if measured_lat and len(measured_lat) == n else None,
         "mean_ttft_s": sum(ttfts) / len(ttfts) if ttfts else None,
         "peak_memory_bytes": max(peaks) if peaks else None,
+        "peak_memory_kind": _memory_kind(info.device if info else None) if peaks else None,
         "energy_j": energy,
         "energy_per_sample_j": energy / n if energy is not None and n else None,
         "energy_per_token_j": energy / completion_tokens if energy is not None and completion_tokens else None,
