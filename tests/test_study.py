@@ -240,6 +240,70 @@ def test_missing_study_file_and_missing_store(tmp_path: Path) -> None:
         study.build_report(path, quiet=True)
 
 
+def test_report_does_not_pass_off_runs_of_other_settings_as_the_files(tmp_path: Path) -> None:
+    h = Harness()
+    path = _write(tmp_path, [("small", 3, 1_000_000), ("large", 1, 9_000_000_000)])
+    h.run(path)
+    # small's args change (a new model identity) and large's n changes: until they run again,
+    # the report must say so instead of showing the old figures as the file's
+    text = path.read_text().replace("period = 3", "period = 2")
+    path.write_text(text.replace('name = "large"\nmodel = "quality"', 'name = "large"\nmodel = "quality"\nn = 2'))
+    files = study.build_report(path, quiet=True)
+    summary = json.loads(files.summary.read_text())
+    assert sorted(summary["missing"]) == [
+        ["large", "count-a"],
+        ["large", "count-b"],
+        ["small", "count-a"],
+        ["small", "count-b"],
+    ]
+    assert not (tmp_path / "out" / "tables" / "ranking_count_a.csv").exists()
+    Harness().run(path)
+    ranking = json.loads((tmp_path / "out" / "tables" / "ranking_count_a.json").read_text())
+    rows = {r["model"]: r for r in ranking["rows"]}
+    # period 2 over 3 samples: 2/3 on the 3 even problems, 1/3 on the 2 odd ones
+    assert rows["small"]["pass@1"] == pytest.approx(8 / 15) and rows["large"]["n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            'tasks = ["humanevl"]\n[[models]]\nname = "a"\nmodel = "reference"\n',
+            r"s.toml: tasks.0: unknown task 'humanevl' .*did you mean humaneval",
+        ),
+        (
+            'tasks = ["humaneval"]\n[[models]]\nname = "a"\nmodel = "referenc"\n',
+            r"s.toml: models.0.model \(model 'a'\): unknown backend .*did you mean reference",
+        ),
+        (
+            'tasks = ["humaneval"]\n[[models]]\nname = "r"\nmodel = "replay"\nsamples = { mbp = "x.jsonl" }\n',
+            r"s.toml: models.0.samples \(model 'r'\): unknown task 'mbp'",
+        ),
+    ],
+)
+def test_unknown_names_fail_before_anything_runs_naming_file_and_field(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        study.run_study(path, quiet=True)
+    assert not (tmp_path / "study-output" / "study.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("k = [0, 1]", r"s.toml: k: k must be a non-empty list of positive integers"),
+        ('pareto_task = "mbpp"', r"pareto_task 'mbpp' is not one of the study's tasks"),
+        ('multilingual = { Python = "humaneval", Go = "humanevalpack-go" }', r"Go = 'humanevalpack-go'"),
+    ],
+)
+def test_study_values_a_run_would_choke_on_or_ignore_are_refused(tmp_path: Path, extra: str, match: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'tasks = ["humaneval"]\n{extra}\n[[models]]\nname = "a"\nmodel = "reference"\n')
+    with pytest.raises(UserError, match=match):
+        study.load_study(path)
+
+
 def test_unknown_backend_fails_before_anything_runs(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text('tasks = ["humaneval"]\n[[models]]\nname = "a"\nmodel = "referenc"\n')
@@ -370,3 +434,40 @@ def test_publisher_figures_per_task_or_per_metric() -> None:
     assert study._published(m, "humaneval") == {"pass@1": 43.9}
     assert study._published(m, "mbppplus") == {"pass@1": 69.2, "pass@1/plus": 58.6}
     assert study._published(m, "mbpp") == {}
+
+
+class SlowerEachSample(QualityBackend):
+    """Sample s takes 1 + s seconds: the mean latency says which samples it covers."""
+
+    def generate(self, requests: Sequence[GenerationRequest], decoding: DecodingSpec) -> Iterator[Completion]:
+        for c in super().generate(requests, decoding):
+            yield Completion(c.problem_id, c.sample, c.text, usage=Usage(completion_tokens=4, latency_s=1.0 + c.sample))
+
+
+def test_efficiency_covers_the_samples_that_were_scored(tmp_path: Path) -> None:
+    # a pair first run with n=4, then scored with n=3: the store keeps the 4th sample of each
+    # problem, but the cost figures must describe the same 3 samples as pass@k
+    h = Harness()
+    h.backend = lambda model, spec: SlowerEachSample(2, 3_000_000_000, h.generated)  # type: ignore[method-assign]
+    path = _write(tmp_path, [("mid", 2, 3_000_000_000)])
+    path.write_text(path.read_text().replace("n = 3", "n = 4"))
+    h.run(path, report=False)
+    path.write_text(path.read_text().replace("n = 4", "n = 3"))
+    files = h.run(path).report
+    rows = json.loads((files.html.parent / "tables" / "efficiency.json").read_text())["rows"]
+    (row,) = [r for r in rows if r["model"] == "mid"]
+    assert row["latency"] == pytest.approx((1 + 2 + 3) / 3)  # samples 0-2; with sample 3: 2.5
+
+
+def test_new_time_limit_executes_again_without_generating(tmp_path: Path) -> None:
+    # verdicts depend on the time limit: a study re-run with another one must not report the
+    # old verdicts as the new limit's, and must not load the model for it either
+    path = _write(tmp_path, [("small", 3, 1_000_000)])
+    Harness().run(path, report=False)
+    path.write_text(path.read_text() + "\n[execution]\ntimeout_s = 7.5\n")
+    again = Harness()
+    summary = again.run(path, report=False)
+    assert summary.ran == 2 and summary.skipped == 0
+    assert again.loads == [] and again.generated == []
+    assert len(again.executor.ran) == 2 * 5 * 3
+    assert Harness().run(path, report=False).skipped == 2  # and then it is done

@@ -40,8 +40,8 @@ from slmbench.analysis.results import (
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
 from slmbench.data import DATA_ENV
 from slmbench.errors import UserError
-from slmbench.spec import DecodingSpec, ExecSpec, RunSpec
-from slmbench.types import Completion, Score
+from slmbench.spec import DecodingSpec, ExecSpec, RunSpec, positive_ks
+from slmbench.types import Completion, Score, Usage
 
 # ---- the study file -------------------------------------------------------------------------
 
@@ -183,6 +183,11 @@ class StudySpec(_Frozen):
             raise ValueError("shots must be one or more non-negative integers")
         return sorted(set(v))
 
+    @field_validator("k")
+    @classmethod
+    def _k_positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return positive_ks(v)
+
     @model_validator(mode="after")
     def _unique_models(self) -> StudySpec:
         names = [m.name for m in self.models]
@@ -193,6 +198,13 @@ class StudySpec(_Frozen):
             unknown = [t for t in (m.tasks or []) if t not in self.tasks and t not in m.samples]
             if unknown:
                 raise ValueError(f"model {m.name!r} lists tasks not in the study: {', '.join(unknown)}")
+        # a task no model runs would leave the frontier or a language empty without saying why
+        known = self.all_tasks()
+        if self.pareto_task is not None and self.pareto_task not in known:
+            raise ValueError(f"pareto_task {self.pareto_task!r} is not one of the study's tasks ({', '.join(known)})")
+        stray = [f"{lang} = {t!r}" for lang, t in (self.multilingual or {}).items() if t not in known]
+        if stray:
+            raise ValueError(f"multilingual names tasks not in the study: {', '.join(stray)}")
         return self
 
     # -- resolved paths ---------------------------------------------------------------
@@ -405,12 +417,22 @@ def _resolved(spec: RunSpec) -> RunSpec:
 
 
 def is_done(store: Any, spec: RunSpec) -> bool:
-    """A finished run of this identity with the same sample count, problems, ks and bootstrap."""
+    """A finished run of this identity with the same sample count, problems, ks, bootstrap and
+    verdict-relevant execution settings (time and memory limits, sandbox)."""
     record = store.run(spec.run_id())
     if record is None or record.status != "complete":
         return False
-    old = record.spec
-    return (old.n, old.limit, old.k, old.bootstrap) == (spec.n, spec.limit, spec.k, spec.bootstrap)
+    return _same_settings(record.spec, spec)
+
+
+def _same_settings(old: RunSpec, new: RunSpec) -> bool:
+    return (old.n, old.limit, old.k, old.bootstrap, old.execution.verdict_settings()) == (
+        new.n,
+        new.limit,
+        new.k,
+        new.bootstrap,
+        new.execution.verdict_settings(),
+    )
 
 
 # ---- running --------------------------------------------------------------------------------
@@ -498,6 +520,29 @@ def _default_backend(model: ModelSpec, spec: RunSpec) -> Backend:
     return create_backend(spec.model, spec.model_args, chat=spec.chat, allow_download=spec.allow_download)
 
 
+def check_names(study: StudySpec, path: Path | str, *, backends: bool = True, tasks: bool = True) -> None:
+    """Every backend and task the study names exists; else a UserError naming the file and field."""
+    from slmbench.backends import BACKENDS
+    from slmbench.tasks import TASKS
+
+    def lookup(registry: Any, name: str, where: str) -> None:
+        if name not in registry:
+            try:
+                registry.get(name)
+            except UserError as exc:
+                raise UserError(f"{path}: {where}: {exc}") from None
+
+    if tasks:
+        for i, task in enumerate(study.tasks):
+            lookup(TASKS, task, f"tasks.{i}")
+    for i, model in enumerate(study.models):
+        if backends:
+            lookup(BACKENDS, model.backend_name, f"models.{i}.model (model {model.name!r})")
+        if tasks:
+            for task in model.samples:
+                lookup(TASKS, task, f"models.{i}.samples (model {model.name!r})")
+
+
 def _build_model_files(study: StudySpec, model: ModelSpec, console: Console) -> None:
     target = _local_target(study, model)
     if model.build is None or target is None or target.exists():
@@ -535,16 +580,14 @@ def run_study(
     embedding and tests); by default models come from ``slmbench.backends.create_backend``.
     """
     from slmbench import pipeline
-    from slmbench.backends import BACKENDS
     from slmbench.console import reporter as make_reporter
     from slmbench.store import Store
 
     console = console or Console(stderr=True, quiet=quiet)
     study = load_study(path, output=output)
     runs = plan(study, data_dir=data_dir)
-    if backend_factory is None:
-        for model in study.models:
-            BACKENDS.get(model.backend_name)  # a typo fails now, not after hours of other models
+    # a typo fails now, not after hours of other models
+    check_names(study, path, backends=backend_factory is None, tasks=task_factory is None)
     summary = StudyRunSummary(runs=len(runs))
     tasks: dict[tuple[str, Path | None], Any] = {}
 
@@ -716,7 +759,7 @@ def collect_results(study: StudySpec, store: Any, *, data_dir: Path | None = Non
                 detected.setdefault(model_name, float(params))
         eff: Efficiency | None = None
         if not model.replayed:
-            usages = [u for rec in records for u in store.usages(rec.run_id)]
+            usages = [u for rec in records for u in _scored_usages(store, rec)]
             info = records[0].backend_info or {}
             head = scores.get("pass@1") or next(iter(scores.values()), None)
             eff = efficiency_from_usages(
@@ -803,13 +846,19 @@ def _published(model: ModelSpec, task: str) -> dict[str, float]:
 
 
 def _find_record(store: Any, all_records: list[Any], planned: PlannedRun) -> Any:
-    """The run of a planned pair: by run id, or (a samples file moved or changed) by label and task."""
+    """The finished run of a planned pair, or None when the store has none that matches the file.
+
+    By run id, with the same n, limit, k and bootstrap (a run made with other settings, or of a
+    model whose args or decoding changed since, is out of date: reporting it would pass off old
+    figures as the file's). Only when the identity cannot be computed here (a replayed samples file
+    that is not on this machine) is the run found by label and task instead."""
     try:
-        rec = store.run(_resolved(planned.spec).run_id())
+        spec = _resolved(planned.spec)
     except UserError:
-        rec = None
-    if rec is not None:
-        return rec
+        spec = None
+    if spec is not None:
+        rec = store.run(spec.run_id())
+        return rec if rec is not None and is_done(store, spec) else None
     same = [
         r
         for r in all_records
@@ -818,8 +867,17 @@ def _find_record(store: Any, all_records: list[Any], planned: PlannedRun) -> Any
         and r.spec.shots == planned.shots
         and r.status == "complete"
         and (planned.model.replayed or r.spec.decoding.seed == planned.seed)
+        and _same_settings(r.spec, planned.spec)
     ]
     return same[-1] if same else None
+
+
+def _scored_usages(store: Any, record: Any) -> list[Usage]:
+    """The usage of the samples this run's scores cover: a run extended to more samples or
+    problems and then scored on fewer keeps every generation in the store, and its cost
+    figures must describe the same samples as its pass@k."""
+    scored = {s.problem_id for s in store.scores(record.run_id, per_problem=True)}
+    return [g.usage for g in store.generations(record.run_id, max_sample=record.n) if g.problem_id in scored]
 
 
 def build_report(
@@ -842,7 +900,9 @@ def build_report(
         )
     with Store(study.store_path) as store:
         results = collect_results(study, store, data_dir=data_dir)
-    files = write_report(results, study.output_dir, store=str(study.store_path), correction=study.correction)
+    files = write_report(
+        results, study.output_dir, store=str(study.store_path), correction=study.correction, bootstrap=study.bootstrap
+    )
     if results.missing:
         console.print(f"[yellow]{len(results.missing)} model x benchmark pairs not run yet[/]: shown as missing")
     console.print(f"report: {files.html}")

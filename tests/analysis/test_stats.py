@@ -156,3 +156,13 @@ def test_pareto_frontier_and_cost_statement() -> None:
     assert "+10.0 points" in st.text and "4.0x" in st.text and "big vs mid" in st.text
     assert "fewer than two" in stats.cost_statement(pts[:1]).text
     assert math.isclose(st.last_step.gain_relative, 0.2)
+
+
+def test_paired_comparison_leaves_out_problems_without_a_value() -> None:
+    a = {f"p{i}": float(i % 2) for i in range(12)}
+    b = {f"p{i}": 1.0 for i in range(12)}
+    a["p3"] = float("nan")  # not scored: must not turn the test (and the whole correction) into NaN
+    res = stats.paired_comparison(a, b, bootstrap=100)
+    assert res.n_problems == 11 and res.test == "mcnemar-exact"
+    assert res.p == pytest.approx(sps.binomtest(6, 6, 0.5).pvalue)
+    assert not math.isnan(res.mean_a) and res.ci_low is not None

@@ -10,7 +10,7 @@ from tests.analysis.synthetic import BENCHMARKS, MODELS, synthetic_results
 
 from slmbench.analysis import stats, tables
 from slmbench.analysis.results import Efficiency, efficiency_from_usages
-from slmbench.types import Usage
+from slmbench.types import Score, Usage
 
 
 def test_ranking_orders_models_and_keeps_cis() -> None:
@@ -136,3 +136,66 @@ def test_csv_json_round_trip_every_table() -> None:
         assert len(js["rows"]) == len(t.rows)
     mbpp = next(t for t in all_t if t.name == "ranking_mbpp")
     assert "big-b" not in {r["model"] for r in mbpp.rows}
+
+
+def _without(res, model: str, bench: str):
+    pairs = tuple(p for p in res.pairs if not (p.model == model and p.task == bench))
+    return type(res)(**{**res.__dict__, "pairs": pairs})
+
+
+def test_language_and_mean_comparisons_use_only_models_that_ran_them_all() -> None:
+    # big-b ran Python and JavaScript but not C++: counted in two languages only, its level
+    # would pass for a difference between languages
+    res = _without(synthetic_results(), "big-b", "humanevalpack-cpp")
+    groups = tables.language_groups(res)
+    assert all(len(v) == 5 for v in groups.values())
+    complete = [m for m, *_ in MODELS if m != "big-b"]
+    assert groups["Python"] == [res.pair(m, "humaneval").value("pass@1") for m in complete]
+    sizes = tables.size_groups(res, None)
+    assert sum(len(v) for v in sizes.values()) == 5 and len(sizes["Group 3"]) == 1
+    bundle = tables.compute_stats(res)
+    assert bundle.left_out == {"mean over benchmarks": ["big-b"], "multilingual benchmarks": ["big-b"]}
+    lang = bundle.anova[bundle.scopes.index("multilingual benchmarks")]
+    assert lang.n == 15 and lang.df_within == 12
+    notes = " ".join(tables.anova_table(bundle).notes)
+    assert "multilingual benchmarks: left out big-b" in notes and "mean over benchmarks: left out big-b" in notes
+    # per benchmark, every model that ran it counts
+    assert sum(len(v) for v in tables.size_groups(res, "humaneval").values()) == 6
+
+
+def test_ranking_says_which_pass_at_k_could_not_be_computed() -> None:
+    res = synthetic_results()
+    many = next(p for p in res.pairs if p.model == "big-a" and p.task == "humaneval")
+    pairs = tuple(
+        p.__class__(**{**p.__dict__, "scores": {**p.scores, "pass@10": Score("pass@10", 0.9, 0.8, 1.0, 40, 400)}})
+        if p is many
+        else p
+        for p in res.pairs
+    )
+    he = tables.ranking_tables(type(res)(**{**res.__dict__, "pairs": pairs}))[0]
+    assert "pass@10" in [c.key for c in he.columns]
+    others = [m for m, *_ in MODELS if m != "big-a"]
+    note = next(n for n in he.notes if n.startswith("pass@10"))
+    assert note.endswith("needs at least 10 samples per problem") and all(m in note for m in others)
+    assert "big-a" not in note
+    assert not any(n.startswith("pass@1 ") for n in he.notes)
+
+
+def test_paired_bootstrap_follows_the_study_setting() -> None:
+    res = synthetic_results()
+    assert all(r.ci_low is None for r in tables.compute_stats(res, bootstrap=0).paired)
+    assert any(r.ci_low is not None for r in tables.compute_stats(res, bootstrap=200).paired)
+
+
+def test_a_bleu_benchmark_is_compared_on_bleu_and_leaves_no_model_out() -> None:
+    res = synthetic_results()
+    bleu = tuple(
+        p.__class__(model=p.model, task="codexglue", scores={"bleu": Score("bleu", 10.0 + i, None, None, 40, 40)}, n=1)
+        for i, p in enumerate(p for p in res.pairs if p.task == "humaneval")
+    )
+    res = type(res)(**{**res.__dict__, "benchmarks": (*res.benchmarks, "codexglue"), "pairs": res.pairs + bleu})
+    groups = tables.size_groups(res, "codexglue")
+    assert groups == {"Group 1": [10.0, 11.0], "Group 2": [12.0, 13.0], "Group 3": [14.0, 15.0]}
+    # no model has pass@1 there: that is no reason to leave every model out of the mean over benchmarks
+    assert tables.incomplete_models(res, res.benchmarks) == []
+    assert sum(len(v) for v in tables.size_groups(res, None).values()) == 6

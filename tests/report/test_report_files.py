@@ -69,8 +69,35 @@ def test_report_writes_every_table_plot_and_format(tmp_path: Path) -> None:
 
 def test_latex_escapes_and_uses_booktabs() -> None:
     assert escape("pass@1 (%) a_b & c²") == r"pass@1 (\%) a\_b \& c$^2$"
+    # the default size-group labels: with LaTeX's default font encoding a bare < prints as ¡
+    assert escape("Group 1 (< 2.0B)") == r"Group 1 (\textless{} 2.0B)"
+    assert escape(">= 6.0B") == r"\textgreater{}= 6.0B"
     res = synthetic_results()
     tex = table_to_latex(tables.stability_table(res))
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\label{tab:stability}" in tex
     body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0]
     assert body.count(r"\\") == len(res.models)
+    # each note on its own line, not run together into one sentence
+    notes = tex.split(r"\footnotesize ")[1].split(r"\end{table}")[0]
+    assert notes.count(r" \\ ") == len(tables.stability_table(res).notes) - 1
+
+
+def test_a_table_this_report_does_not_write_is_removed_not_left_stale(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_report(synthetic_results(), out)
+    mine = out / "tables" / "notes.csv"
+    mine.write_text("a user's own file\n")
+    res = synthetic_results()
+    fewer = type(res)(
+        **{
+            **res.__dict__,
+            "benchmarks": ("humaneval", "mbpp"),
+            "pairs": tuple(p for p in res.pairs if p.task != "humanevalpack-cpp"),
+        }
+    )
+    write_report(fewer, out)
+    assert not (out / "tables" / "ranking_humanevalpack_cpp.csv").exists()
+    assert not (out / "tables" / "ranking_humanevalpack_cpp.json").exists()
+    assert not (out / "latex" / "ranking_humanevalpack_cpp.tex").exists()
+    assert (out / "tables" / "ranking_mbpp.csv").is_file() and mine.is_file()
+    assert "ranking_humanevalpack_cpp" not in (out / "latex" / "all_tables.tex").read_text()

@@ -233,7 +233,8 @@ def paired_comparison(
     from scipy import stats
     from statsmodels.stats.contingency_tables import mcnemar
 
-    common = sorted(set(a) & set(b))
+    # a NaN is a problem not scored (not a zero): leave it out, or every p-value would turn NaN
+    common = sorted(p for p in set(a) & set(b) if not (math.isnan(a[p]) or math.isnan(b[p])))
     xa = np.array([a[p] for p in common], dtype=float)
     xb = np.array([b[p] for p in common], dtype=float)
     base = PairedResult(

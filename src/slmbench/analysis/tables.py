@@ -191,6 +191,13 @@ def ranking_tables(results: StudyResults) -> list[Table]:
                 row[f"published {m}"] = p.published.get(m)
             rows.append(row)
         notes = ["values in brackets: 95% bootstrap confidence interval over problems"]
+        for m in metrics:
+            # pass@k is dropped when a problem has fewer than k samples: say so, not just "–"
+            lacking = [p.model for p in pairs if m not in p.scores]
+            if lacking:
+                k = _metric_order(m)[1] if "@" in m else 0
+                why = f": needs at least {k} samples per problem" if k > 1 else ""
+                notes.append(f"{m} not computed for {', '.join(lacking)}{why}")
         if published:
             notes.append("publisher's figures are in percent, as the publisher reported them, for comparison")
         seeds = max(p.seeds for p in pairs)
@@ -378,28 +385,52 @@ def multilingual_table(results: StudyResults) -> Table | None:
     return Table("multilingual", "pass@1 per language", tuple(columns), tuple(rows), notes, "multilingual")
 
 
+def _pass1(results: StudyResults, model: str, bench: str) -> float | None:
+    p = results.pair(model, bench)
+    return p.value("pass@1") if p else None
+
+
+def incomplete_models(results: StudyResults, benchmarks: Sequence[str]) -> list[str]:
+    """Models without a pass@1 on one of ``benchmarks`` (left out of comparisons across them);
+    benchmarks without pass@1 (summarization, scored by BLEU) are not asked for."""
+    scored = [b for b in benchmarks if any(_pass1(results, m.name, b) is not None for m in results.models)]
+    return [
+        m.name
+        for m in results.models
+        if any(_pass1(results, m.name, b) is None for b in scored)
+        and any(_pass1(results, m.name, b) is not None for b in scored)
+    ]
+
+
 def language_groups(results: StudyResults) -> dict[str, list[float]]:
+    """Language -> pass@1 of the models that ran every language: the same models in each group,
+    so a model that ran one language only (and its level) cannot pass for a language effect."""
+    langs = [(bench, lang) for bench, lang in results.languages.items() if bench in results.benchmarks]
+    skip = set(incomplete_models(results, [b for b, _ in langs]))
     out: dict[str, list[float]] = {}
-    for bench, lang in results.languages.items():
+    for bench, lang in langs:
         for model in results.models:
-            p = results.pair(model.name, bench)
-            if p is not None and p.value("pass@1") is not None:
-                out.setdefault(lang, []).append(p.value("pass@1"))  # type: ignore[arg-type]
+            v = _pass1(results, model.name, bench)
+            if v is not None and model.name not in skip:
+                out.setdefault(lang, []).append(v)
     return out
 
 
 def size_groups(results: StudyResults, bench: str | None) -> dict[str, list[float]]:
-    """Group -> pass@1 of its models on ``bench`` (None: each model's mean over benchmarks)."""
+    """Group -> pass@1 of its models on ``bench`` (BLEU where the benchmark has no pass@1; None:
+    each model's mean pass@1 over the benchmarks, only for models that ran every benchmark, so that
+    every mean is over the same benchmarks)."""
     out: dict[str, list[float]] = {}
     stab = {r["model"]: r["mean"] for r in stability_table(results).rows}
+    skip = set(incomplete_models(results, results.benchmarks)) if bench is None else set()
     for model in results.models:
-        if model.group is None:
+        if model.group is None or model.name in skip:
             continue
         if bench is None:
             v = stab.get(model.name)
         else:
             p = results.pair(model.name, bench)
-            v = p.value("pass@1") if p else None
+            v = None if p is None else p.value("pass@1") if "pass@1" in p.scores else p.value("bleu")
         if v is not None:
             out.setdefault(model.group, []).append(v)
     return out
@@ -413,17 +444,25 @@ class StatsBundle:
     tukey: list[stats.TukeyResult] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)  # parallel to anova/kruskal/tukey
     paired: list[stats.PairedResult] = field(default_factory=list)
+    left_out: dict[str, list[str]] = field(default_factory=dict)  # scope -> models without every benchmark
 
 
-def compute_stats(results: StudyResults, *, correction: str = "holm", seed: int = 0) -> StatsBundle:
+def compute_stats(
+    results: StudyResults, *, correction: str = "holm", seed: int = 0, bootstrap: int = 2000
+) -> StatsBundle:
+    """ANOVA, Kruskal-Wallis and Tukey HSD per scope, and the paired comparisons (``bootstrap``
+    resamples for their CIs; 0: none)."""
     bundle = StatsBundle()
     tests: list[tuple[str, str, dict[str, list[float]]]] = []
     for bench in results.benchmarks:
         tests.append(("size group", bench, size_groups(results, bench)))
     if len(results.benchmarks) > 1:
         tests.append(("size group", "mean over benchmarks", size_groups(results, None)))
+        bundle.left_out["mean over benchmarks"] = incomplete_models(results, results.benchmarks)
     if results.languages:
         tests.append(("language", "multilingual benchmarks", language_groups(results)))
+        langs = [b for b in results.languages if b in results.benchmarks]
+        bundle.left_out["multilingual benchmarks"] = incomplete_models(results, langs)
     for factor, scope, groups in tests:
         bundle.anova.append(stats.one_way_anova(groups, factor=factor))
         bundle.kruskal.append(stats.kruskal_wallis(groups, factor=factor))
@@ -442,6 +481,7 @@ def compute_stats(results: StudyResults, *, correction: str = "holm", seed: int 
                         model_a=a.model,
                         model_b=b.model,
                         task=bench,
+                        bootstrap=bootstrap,
                         seed=seed,
                     )
                 )
@@ -495,12 +535,19 @@ def anova_table(bundle: StatsBundle) -> Table:
         Column("effect2", "omega²", "float"),
         Column("note", "note", missing=""),
     )
-    notes = (
-        "observations are pass@1 values of models (size groups) or of model x language (languages)",
+    notes = [
+        "observations are pass@1 values (BLEU on summarization) of models (size groups) or of model x "
+        "language (languages); "
+        "'mean over benchmarks' and the languages use only the models that ran every one of them",
         "eta² = SS_between / SS_total; omega² = (SS_between - df_between MS_within) / (SS_total + MS_within); "
         "Kruskal-Wallis epsilon² = H / (n - 1)",
+    ]
+    for scope, names in bundle.left_out.items():
+        if names:
+            notes.append(f"{scope}: left out {', '.join(names)} (did not run every one of them)")
+    return Table(
+        "anova", "Differences between size groups and languages", columns, tuple(rows), tuple(notes), "statistics"
     )
-    return Table("anova", "Differences between size groups and languages", columns, tuple(rows), notes, "statistics")
 
 
 def tukey_table(bundle: StatsBundle) -> Table:
@@ -569,8 +616,9 @@ def paired_table(bundle: StatsBundle, *, correction: str = "holm") -> Table:
         Column("note", "note", missing=""),
     )
     notes = (
-        "same problems, paired: exact McNemar test on pass/fail when every sample count is 1 (greedy), "
-        "else Wilcoxon signed-rank on per-problem pass@1; CI: paired bootstrap of the difference",
+        "same problems, paired: exact McNemar test on pass/fail when every per-problem pass@1 of both models "
+        "is 0 or 1 (e.g. one greedy sample), else Wilcoxon signed-rank on per-problem pass@1; "
+        "CI: paired bootstrap of the difference",
         f"p-values corrected for all comparisons of the study together ({label})",
     )
     return Table("paired", "Paired comparisons of models", columns, tuple(rows), notes, "statistics")

@@ -95,15 +95,18 @@ def write_report(
     store: str = "",
     correction: str = "holm",
     seed: int = 0,
+    bootstrap: int = 2000,
 ) -> ReportFiles:
-    """Compute the statistics and write every output of the study's report into ``output``."""
+    """Compute the statistics and write every output of the study's report into ``output``
+    (``bootstrap``: resamples of the paired comparisons' CIs)."""
     output.mkdir(parents=True, exist_ok=True)
-    bundle: StatsBundle = compute_stats(results, correction=correction, seed=seed)
+    bundle: StatsBundle = compute_stats(results, correction=correction, seed=seed, bootstrap=bootstrap)
     pareto = pareto_data(results)
     tables = all_tables(results, bundle, pareto, correction=correction)
     plots = all_plots(results, pareto)
     table_files = write_tables(tables, output / "tables")
     latex_files = write_latex(tables, output / "latex")
+    _remove_stale(output, [*table_files, *latex_files])
     html = output / "report.html"
     html.write_text(render_html(results, tables, plots, pareto, store=store), encoding="utf-8")
     summary = output / "summary.json"
@@ -125,3 +128,29 @@ def write_report(
         encoding="utf-8",
     )
     return ReportFiles(output, html, summary, table_files, latex_files, sorted(plots))
+
+
+_FIXED_TABLES = frozenset(
+    (
+        "stability",
+        "efficiency",
+        "efficiency_by_benchmark",
+        "pareto",
+        "multilingual",
+        "anova",
+        "tukey",
+        "paired",
+        "models",
+    )
+)
+
+
+def _remove_stale(output: Path, written: list[Path]) -> None:
+    """Remove table files an earlier report wrote that this one did not (a benchmark no model ran
+    any more, no language comparison): left behind, they would pass for current figures."""
+    keep = set(written)
+    for folder, suffixes in ((output / "tables", (".csv", ".json")), (output / "latex", (".tex",))):
+        for path in folder.glob("*"):
+            ours = path.stem in _FIXED_TABLES or path.stem.startswith("ranking_")
+            if ours and path.suffix in suffixes and path not in keep:
+                path.unlink()

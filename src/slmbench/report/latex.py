@@ -19,6 +19,9 @@ _SPECIALS = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "²": r"$^2$",
+    # in text mode with the default OT1 font encoding, < and > print as ¡ and ¿ ("Group 1 (< 2B)")
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
     "–": "--",
 }
 
@@ -46,7 +49,8 @@ def table_to_latex(table: Table) -> str:
         lines.append(" & ".join(escape(table.cell(row, c)) for c in table.columns) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if table.notes:
-        lines.append(r"\par\smallskip\footnotesize " + escape(" ".join(table.notes)))
+        # one line per note: run together, "... over problems pass@10 not computed ..." reads as one sentence
+        lines.append(r"\par\smallskip\footnotesize " + " \\\\ ".join(escape(n) for n in table.notes))
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
