@@ -27,6 +27,8 @@ Prints one JSON line:
   cores, forking the way our worker does (glibc's fork() without CPython's at-fork hooks, see
   sandbox.fork): the least a process per sample can cost here, with nothing else at all (no
   sandbox, limits, capture, result channel, verdict or harness).
+  Each floor process gets whole copies of the 164 problems, from a file of its own (see
+  part_floor: before, a split by index parity and a shared file made the floors ~1.6x too high).
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical
   samples) run with and without skipping identical programs; verdicts must be identical.
 Each measurement runs in its own fresh process. ``load_avg`` says how busy the machine was.
@@ -105,16 +107,16 @@ def part_ours(copies: int, hold_gib: float) -> dict:
 
 FLOOR_SCRIPT = """
 import json, os, sys
-for name in sys.argv[4].split(",") if sys.argv[4] else ():
+for name in sys.argv[2].split(",") if sys.argv[2] else ():
     __import__(name)
 import gc
 fork = os.fork
-if sys.argv[5] == "glibc":  # as sandbox.fork does: no at-fork hooks (threading, random)
+if sys.argv[3] == "glibc":  # as sandbox.fork does: no at-fork hooks (threading, random)
     import ctypes
     fork = ctypes.PyDLL(None).fork
 gc.collect()
 gc.freeze()
-programs = json.load(open(sys.argv[1]))[int(sys.argv[2])::int(sys.argv[3])]
+programs = json.load(open(sys.argv[1]))
 failed = 0
 for text in programs:
     pid = fork()
@@ -140,9 +142,17 @@ def part_floor(copies: int, one_core: bool = False, preload: bool = False, glibc
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "programs.json")
-        with open(path, "w") as f:
-            json.dump(programs, f)
+        # One file per process, holding only its programs: had each process loaded them all
+        # and kept its share, the others' strings would be free chunks in its heap, and the
+        # malloc of every forked child sorts those, copying ~500 more pages per child. Each
+        # process gets whole copies of the 164 problems, so all do the same work (split by
+        # index parity, the odd-numbered problems take twice the CPU of the even ones).
+        share = (lambda j: (j // len(problems)) % cores) if copies >= cores else (lambda j: j % cores)
+        paths = []
+        for i in range(cores):
+            paths.append(os.path.join(tmp, f"programs{i}.json"))
+            with open(paths[-1], "w") as f:
+                json.dump([t for j, t in enumerate(programs) if share(j) == i], f)
         start = time.perf_counter()
         procs = [
             subprocess.Popen(
@@ -151,9 +161,7 @@ def part_floor(copies: int, one_core: bool = False, preload: bool = False, glibc
                     "-S",
                     "-c",
                     FLOOR_SCRIPT,
-                    path,
-                    str(i),
-                    str(cores),
+                    paths[i],
                     ",".join(PRELOAD) if preload else "",
                     "glibc" if glibc_fork else "os",
                 ],
