@@ -85,12 +85,18 @@ def select_problems(task: Task, spec: RunSpec) -> list[Problem]:
 
 def resolve_spec(spec: RunSpec) -> RunSpec:
     """Fill in what the spec's identity needs from the outside world: the samples file's hash,
-    and the fingerprint of a model loaded from a local path (the same path may hold other
-    weights tomorrow, or in another folder: their samples must not be mixed)."""
+    the fingerprint of a model loaded from a local path (the same path may hold other weights
+    tomorrow, or in another folder: their samples must not be mixed), the server of a model
+    served over HTTP (from $OPENAI_BASE_URL when the model args do not name it)."""
     if spec.backend_name == "replay" and spec.samples is not None and spec.samples_checksum is None:
         if not spec.samples.is_file():
             raise UserError(f"samples file {spec.samples} does not exist", hint="check the --samples path")
         return spec.model_copy(update={"samples_checksum": sha256_file(spec.samples)})
+    if spec.backend_name == "openai" and "base_url" not in spec.model_args:
+        from slmbench.backends.openai_api import server_url
+
+        # the server is part of the model: one name served elsewhere may be other weights
+        return spec.model_copy(update={"model_args": {**spec.model_args, "base_url": server_url(spec.model_args)}})
     if spec.backend_name not in LOCAL_MODEL_BACKENDS or spec.model_checksum is not None:
         return spec
     target = spec.model.partition(":")[2]

@@ -224,3 +224,20 @@ def test_throughput_counts_concurrent_requests_once() -> None:
     # the time the client waited on the server, counted once: 80 tokens in ~0.8 s, not in ~3.2 s
     assert 0.7 * wall <= s["generation_time_s"] <= wall
     assert s["tokens_per_s"] == pytest.approx(80 / s["generation_time_s"])
+
+
+def test_the_server_is_part_of_a_runs_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one model name served by two servers may be two models: their samples must not share a run
+    from slmbench.pipeline import resolve_spec
+    from slmbench.spec import RunSpec
+
+    spec = RunSpec(model="openai:coder", task="humaneval")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://gpu-a:8000/v1/")
+    on_a = resolve_spec(spec)
+    assert on_a.model_args["base_url"] == "http://gpu-a:8000/v1"
+    assert OpenAIBackend("coder", on_a.model_args).base_url == OpenAIBackend("coder").base_url
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://gpu-b:8000/v1")
+    assert resolve_spec(spec).run_id() != on_a.run_id()
+    # named in the model args, the environment does not matter
+    named = RunSpec(model="openai:coder", task="humaneval", model_args={"base_url": "http://gpu-a:8000/v1"})
+    assert resolve_spec(named) == named and named.run_id() == on_a.run_id()

@@ -39,6 +39,12 @@ _RETRY_STATUS = {408, 409, 425, 429}  # and every 5xx
 _MAX_SERVER_STOPS = 4
 
 
+def server_url(args: Mapping[str, str]) -> str:
+    """The server a run talks to: ``base_url`` from the model args, else $OPENAI_BASE_URL, else a
+    local server on vLLM's default port."""
+    return (args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip("/")
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -54,9 +60,7 @@ class OpenAIBackend(Backend):
         super().__init__(target, args, chat=chat)
         check_args("openai", self.args, _KNOWN_ARGS)
         a = self.args
-        self.base_url = (a.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip(
-            "/"
-        )
+        self.base_url = server_url(a)
         self.api_key_env = a.get("api_key_env", "OPENAI_API_KEY")
         try:
             self.concurrency = max(1, int(a.get("concurrency", "4")))
