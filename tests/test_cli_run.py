@@ -83,3 +83,17 @@ def test_results_json_is_complete_and_show_keeps_the_dropped_k(tmp_path: Path) -
         assert {"event": "k_dropped", "k": [5, 10], "n": 2} in [
             {k: v for k, v in e.items() if k != "time"} for e in result["events"]
         ]
+
+
+def test_a_k_shot_run_is_its_own_run_and_scores_the_problem_itself(tmp_path: Path) -> None:
+    # the few-shot ablation (study-protocol.md): examples only add context; the reference
+    # answers still make whole programs of each problem's own prompt
+    args = ["--model", "reference", "--task", "humanevalpack-python", "--limit", "3", "--n", "1", "--k", "1"]
+    runs = {}
+    for shots in ("0", "2"):
+        out = f"r{shots}.json"
+        proc = slmbench("run", *args, "--shots", shots, "--quiet", "--output", out, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        runs[shots] = json.loads((tmp_path / out).read_text())
+    assert runs["2"]["scores"]["pass@1"]["value"] == 1.0 and runs["2"]["n_problems"] == 3
+    assert runs["2"]["run_id"] != runs["0"]["run_id"]

@@ -15,7 +15,7 @@ from slmbench.tasks import TASKS, create_task
 from slmbench.tasks import humaneval as he_module
 from slmbench.tasks.base import truncate_at_stop
 from slmbench.tasks.humaneval import HumanEval, package_data_file
-from slmbench.types import Completion
+from slmbench.types import Completion, Problem
 
 # bigcode-evaluation-harness, bigcode_eval/tasks/humaneval.py (task "humaneval")
 HARNESS_STOP_WORDS = ["\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```", "<file_sep>"]
@@ -103,8 +103,34 @@ def test_prompt_is_stripped_like_the_bigcode_harness(task: HumanEval) -> None:
     unstripped = HumanEval(DataSource(), strip_prompt=False)
     p = unstripped.problems()[2]
     assert unstripped.prompt(p) == p.prompt and p.prompt.endswith('"""\n')
-    with pytest.raises(UserError, match="few-shot"):
-        task.prompt(task.problems()[0], shots=1)
+
+
+def test_k_shot_prompts_show_other_problems_solved(task: HumanEval) -> None:
+    problems = task.problems()
+    first, second, third, later = problems[0], problems[1], problems[2], problems[40]
+    three = task.prompt(later, shots=3)
+    assert three.endswith(task.prompt(later))  # the problem itself, as in zero-shot, comes last
+    shown = three[: -len(task.prompt(later))]
+    for example in (first, second, third):  # each solved: its prompt, then its reference
+        assert example.prompt.rstrip("\n") + "\n" + example.reference.strip("\n") in shown
+    assert shown.startswith(task.prompt(later, shots=2)[: -len(task.prompt(later))])
+    # the same examples precede every problem ...
+    assert task.prompt(problems[41], shots=3)[: -len(task.prompt(problems[41]))] == shown
+    one = task.prompt(first, shots=1)
+    assert second.reference.strip("\n") in one and first.reference.strip("\n") not in one  # ... but its own
+    # the solution is still the problem's own prompt plus the continuation
+    done = Completion(later.problem_id, 0, "    return 1\n")
+    assert task.postprocess(later, done, "continuation") == task.prompt(later) + "    return 1\n"
+    with pytest.raises(UserError, match="has 163 problems to show as examples, not 164"):
+        task.prompt(first, shots=164)
+
+
+@pytest.mark.parametrize("name", ["multiple-php", "mercury", "codexglue-python"])
+def test_tasks_without_solved_problems_refuse_shots(data_dir: Path, name: str) -> None:
+    # MultiPL-E ships no solutions; Mercury's are whole programs; CodeXGLUE's references are text
+    task = create_task(name, source=DataSource(data_dir=data_dir))
+    with pytest.raises(UserError, match="no few-shot examples"):
+        task.prompt(Problem(task=name, problem_id="x", prompt="p", reference="r"), shots=1)
 
 
 def test_stop_sequences_match_the_harness_and_are_configurable(task: HumanEval) -> None:

@@ -68,6 +68,10 @@ class Task(ABC):
     description: ClassVar[str] = ""
     # default stop sequences; instances may be configured with others (never mutate the class's)
     default_stop_sequences: ClassVar[tuple[str, ...]] = ()
+    # Few-shot examples drawn from the task's own problems (see shot_examples): for tasks whose
+    # prompt followed by its reference is a whole, known-good solution and that ship no example
+    # pool of their own.
+    shots_from_problems: ClassVar[bool] = False
 
     def __init__(self, source: DataSource | None = None, *, stop_sequences: Sequence[str] | None = None) -> None:
         self.source = source or DataSource()
@@ -101,11 +105,28 @@ class Task(ABC):
 
     # ---- generation -------------------------------------------------------------------
     def prompt(self, problem: Problem, shots: int = 0) -> str:
-        if shots:
-            from slmbench.errors import UserError
+        return self.shot_examples(problem, shots) + problem.prompt
 
+    def shot_examples(self, problem: Problem, shots: int) -> str:
+        """The text shown before the prompt for ``shots`` solved examples ("" for zero-shot).
+
+        With ``shots_from_problems``: the first problems of the dataset other than this one, each
+        as its prompt followed by its reference solution. The same examples precede every
+        problem (but the examples' own), so a k-shot run differs from the zero-shot one only by
+        that context. The solution of a sample is still its own prompt plus the continuation."""
+        if shots <= 0:
+            return ""
+        from slmbench.errors import UserError
+
+        if not self.shots_from_problems:
             raise UserError(f"task {self.name} has no few-shot examples", hint="use --shots 0")
-        return problem.prompt
+        chosen = [p for p in self.problems() if p.problem_id != problem.problem_id and p.reference][:shots]
+        if len(chosen) < shots:
+            raise UserError(
+                f"task {self.name} has {len(chosen)} problems to show as examples, not {shots}",
+                hint=f"use --shots {len(chosen)} or fewer",
+            )
+        return "".join(p.prompt.rstrip("\n") + "\n" + p.reference.strip("\n") + "\n\n\n" for p in chosen)
 
     def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
         """What the `reference` backend emits for this problem (a known-good answer)."""

@@ -343,6 +343,7 @@ class EvalPlus(Task):
     languages = ("python",)
     description = "HumanEval+ / MBPP+ (EvalPlus): base and plus tests reported separately"
     default_stop_sequences: ClassVar[tuple[str, ...]] = HumanEval.default_stop_sequences
+    shots_from_problems = True  # k-shot: other problems of the set, solved (Task.shot_examples)
 
     def __init__(
         self,
@@ -472,8 +473,8 @@ class EvalPlus(Task):
 
     # ---- generation -------------------------------------------------------------------
     def prompt(self, problem: Problem, shots: int = 0) -> str:
-        super().prompt(problem, shots)
-        return problem.prompt.strip() if self.dataset == "humaneval" else problem.prompt
+        shown = problem.prompt.strip() if self.dataset == "humaneval" else problem.prompt
+        return self.shot_examples(problem, shots) + shown
 
     def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
         shown = self.prompt(problem)

@@ -71,6 +71,7 @@ class HumanEval(Task):
         "\n```",
         "<file_sep>",
     )
+    shots_from_problems = True  # k-shot: other HumanEval problems, solved (Task.shot_examples)
 
     def __init__(
         self,
@@ -128,8 +129,8 @@ class HumanEval(Task):
 
     # ---- generation -------------------------------------------------------------------
     def prompt(self, problem: Problem, shots: int = 0) -> str:
-        super().prompt(problem, shots)  # rejects few-shot requests
-        return problem.prompt.strip() if self.strip_prompt else problem.prompt
+        shown = problem.prompt.strip() if self.strip_prompt else problem.prompt
+        return self.shot_examples(problem, shots) + shown
 
     def reference_completion(self, problem: Problem) -> tuple[str, CompletionForm]:
         shown = self.prompt(problem)
