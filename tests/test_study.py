@@ -279,6 +279,11 @@ def test_report_does_not_pass_off_runs_of_other_settings_as_the_files(tmp_path: 
             'tasks = ["humaneval"]\n[[models]]\nname = "r"\nmodel = "replay"\nsamples = { mbp = "x.jsonl" }\n',
             r"s.toml: models.0.samples \(model 'r'\): unknown task 'mbp'",
         ),
+        (  # the few-shot ablation: known before hours of other pairs, not when mercury's turn comes
+            'tasks = ["humaneval", "mbpp", "mercury", "multiple-php"]\nshots = [0, 3]\n'
+            '[[models]]\nname = "a"\nmodel = "reference"\n',
+            r"s.toml: shots: mercury, multiple-php have no few-shot examples",
+        ),
     ],
 )
 def test_unknown_names_fail_before_anything_runs_naming_file_and_field(tmp_path: Path, text: str, match: str) -> None:

@@ -535,6 +535,13 @@ def check_names(study: StudySpec, path: Path | str, *, backends: bool = True, ta
     if tasks:
         for i, task in enumerate(study.tasks):
             lookup(TASKS, task, f"tasks.{i}")
+        if max(study.shots) > 0:
+            without = [t for t in study.tasks if not TASKS.get(t).offers_shots()]
+            if without:
+                raise UserError(
+                    f"{path}: shots: {', '.join(without)} {'has' if len(without) == 1 else 'have'} no few-shot examples",
+                    hint="run the few-shot ablation on the other tasks (a study file of its own), or use shots = 0",
+                )
     for i, model in enumerate(study.models):
         if backends:
             lookup(BACKENDS, model.backend_name, f"models.{i}.model (model {model.name!r})")

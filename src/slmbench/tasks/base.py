@@ -73,6 +73,11 @@ class Task(ABC):
     # pool of their own.
     shots_from_problems: ClassVar[bool] = False
 
+    @classmethod
+    def offers_shots(cls) -> bool:
+        """Whether ``prompt(problem, shots>0)`` can work (a study checks before it runs)."""
+        return cls.shots_from_problems
+
     def __init__(self, source: DataSource | None = None, *, stop_sequences: Sequence[str] | None = None) -> None:
         self.source = source or DataSource()
         self.stop_sequences: tuple[str, ...] = (

@@ -193,6 +193,10 @@ class MBPP(Task):
         )
 
     # ---- generation -------------------------------------------------------------------
+    @classmethod
+    def offers_shots(cls) -> bool:
+        return True  # its own pool: the prompt split
+
     def prompt(self, problem: Problem, shots: int = 0) -> str:
         if shots <= 0:
             return problem.prompt
