@@ -367,7 +367,7 @@ def show(
         counts = db.counts(rec.run_id)
         pp = db.scores(rec.run_id, per_problem=True)
         # the problems and samples the scores are about (a run may hold more, from earlier invocations)
-        scored = sorted({s.problem_id for s in pp if s.problem_id}) or None
+        scored = db.scored_problem_ids(rec.run_id) or None
         summary = RunSummary(
             run_id=rec.run_id,
             task=rec.task,

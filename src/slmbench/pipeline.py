@@ -447,12 +447,11 @@ def efficiency_summary(
     except ImportError:
         return None
     record = store.run(run_id)
-    wanted = set(problem_ids) if problem_ids is not None else None
-    gens = store.generations(run_id, max_sample=n)
-    usages = [g.usage for g in gens if wanted is None or g.problem_id in wanted]
-    if record is None or not usages:
+    gens = store.generations(run_id, max_sample=n, problem_ids=problem_ids)
+    if record is None or not gens:
         return None
-    n_problems = len({g.problem_id for g in gens if wanted is None or g.problem_id in wanted})
+    usages = [g.usage for g in gens]
+    n_problems = len({g.problem_id for g in gens})
     from slmbench.backends.base import BackendInfo
 
     info = record.backend_info or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,13 +318,20 @@ class Store:
             out.setdefault(pid, set()).add(sample)
         return out
 
-    def generations(self, run_id: str, *, max_sample: int | None = None) -> list[GenerationRecord]:
+    def generations(
+        self, run_id: str, *, max_sample: int | None = None, problem_ids: Collection[str] | None = None
+    ) -> list[GenerationRecord]:
+        """A run's generations: all, or samples below ``max_sample`` of ``problem_ids``."""
         sql = "SELECT * FROM generations WHERE run_id=?"
         args: tuple[Any, ...] = (run_id,)
         if max_sample is not None:
             sql += " AND sample < ?"
             args += (max_sample,)
-        return [_generation_from_row(r) for r in self._db.execute(sql + " ORDER BY problem_id, sample", args)]
+        rows = (_generation_from_row(r) for r in self._db.execute(sql + " ORDER BY problem_id, sample", args))
+        if problem_ids is None:
+            return list(rows)
+        wanted = set(problem_ids)
+        return [g for g in rows if g.problem_id in wanted]
 
     def usages(self, run_id: str) -> list[Usage]:
         return [g.usage for g in self.generations(run_id)]
@@ -387,6 +394,12 @@ class Store:
         with self._tx():
             self._db.execute("DELETE FROM scores WHERE run_id=?", (run_id,))
             self._db.executemany("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?)", data)
+
+    def scored_problem_ids(self, run_id: str) -> list[str]:
+        """The problems the run's latest scores are about (a run may hold generations of more,
+        from earlier invocations with a larger --limit)."""
+        rows = self._db.execute("SELECT DISTINCT problem_id FROM scores WHERE run_id=? AND problem_id != ''", (run_id,))
+        return sorted(r[0] for r in rows)
 
     def scores(self, run_id: str, *, per_problem: bool = False) -> list[Score]:
         cond = "problem_id != ''" if per_problem else "problem_id = ''"

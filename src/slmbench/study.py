@@ -41,7 +41,7 @@ from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
 from slmbench.data import DATA_ENV
 from slmbench.errors import UserError
 from slmbench.spec import DecodingSpec, ExecSpec, RunSpec, positive_ks
-from slmbench.types import Completion, Score, Usage
+from slmbench.types import Completion, Score
 
 # ---- the study file -------------------------------------------------------------------------
 
@@ -536,7 +536,7 @@ def check_names(study: StudySpec, path: Path | str, *, backends: bool = True, ta
         for i, task in enumerate(study.tasks):
             lookup(TASKS, task, f"tasks.{i}")
         if max(study.shots) > 0:
-            without = [t for t in study.tasks if not TASKS.get(t).offers_shots()]
+            without = [t for t in study.tasks if not TASKS.get(t).offers_shots]
             if without:
                 raise UserError(
                     f"{path}: shots: {', '.join(without)} {'has' if len(without) == 1 else 'have'} no few-shot examples",
@@ -766,7 +766,15 @@ def collect_results(study: StudySpec, store: Any, *, data_dir: Path | None = Non
                 detected.setdefault(model_name, float(params))
         eff: Efficiency | None = None
         if not model.replayed:
-            usages = [u for rec in records for u in _scored_usages(store, rec)]
+            # the samples the scores cover: a run extended to more samples or problems and then
+            # scored on fewer keeps every generation in the store
+            usages = [
+                g.usage
+                for rec in records
+                for g in store.generations(
+                    rec.run_id, max_sample=rec.n, problem_ids=store.scored_problem_ids(rec.run_id)
+                )
+            ]
             info = records[0].backend_info or {}
             head = scores.get("pass@1") or next(iter(scores.values()), None)
             eff = efficiency_from_usages(
@@ -877,14 +885,6 @@ def _find_record(store: Any, all_records: list[Any], planned: PlannedRun) -> Any
         and _same_settings(r.spec, planned.spec)
     ]
     return same[-1] if same else None
-
-
-def _scored_usages(store: Any, record: Any) -> list[Usage]:
-    """The usage of the samples this run's scores cover: a run extended to more samples or
-    problems and then scored on fewer keeps every generation in the store, and its cost
-    figures must describe the same samples as its pass@k."""
-    scored = {s.problem_id for s in store.scores(record.run_id, per_problem=True)}
-    return [g.usage for g in store.generations(record.run_id, max_sample=record.n) if g.problem_id in scored]
 
 
 def build_report(

@@ -92,7 +92,13 @@ def test_missing_file_and_bad_args(tmp_path: Path) -> None:
 
 
 def test_non_integer_arguments_are_user_errors() -> None:
-    for key, value in (("n_gpu_layers", "all"), ("n_ctx", "4k"), ("n_threads", "0"), ("n_batch", "-2")):
+    for key, value in (
+        ("n_gpu_layers", "all"),
+        ("n_ctx", "4k"),
+        ("n_threads", "0"),
+        ("n_batch", "-2"),
+        ("n_gpu_layers", "--5"),
+    ):
         with pytest.raises(UserError, match=f"{key}={value!r}"):
             LlamaCppBackend("m.gguf", {key: value})
     LlamaCppBackend("m.gguf", {"n_gpu_layers": "-1", "n_ctx": "2048"})

@@ -48,18 +48,15 @@ def efficiency_from_usages(
 ) -> Efficiency:
     """Aggregate per-sample measurements with :func:`slmbench.metrics.efficiency.summarize` (the
     definitions ``slmbench show`` uses): a figure is None unless every sample measured it."""
-    from slmbench.metrics.efficiency import summarize
+    from slmbench.metrics.efficiency import memory_kind, summarize
 
     us = list(usages)
     d = summarize(us, None, problems=n_problems)
     peak = d.get("peak_memory_bytes")
-    kind = None
-    if peak is not None:
-        kind = "VRAM" if device and device.startswith(("cuda", "gpu", "mps", "rocm")) else "RSS"
     return Efficiency(
         samples=len(us),
         peak_memory_bytes=peak,
-        memory_kind=kind,
+        memory_kind=memory_kind(device) if peak is not None else None,
         latency_s_per_sample=d.get("mean_latency_s"),
         tokens_per_s=d.get("tokens_per_s"),
         energy_j_per_problem=d.get("energy_per_problem_j"),

@@ -38,6 +38,7 @@ from __future__ import annotations
 import collections
 import gc
 import hashlib
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,15 @@ def parse_bool(value: str, name: str) -> bool:
     if v in {"0", "false", "no", "off"}:
         return False
     raise UserError(f"model argument {name}={value!r} is not a boolean", hint="use true or false")
+
+
+def parse_int(value: str, name: str, lowest: int = 1, hint: str | None = None) -> int:
+    """A whole-number model argument of at least ``lowest``; else a one-line UserError."""
+    text = str(value).strip()
+    if not re.fullmatch(r"-?\d+", text) or int(text) < lowest:
+        what = "a positive integer" if lowest == 1 else f"an integer >= {lowest}"
+        raise UserError(f"model argument {name}={value!r} is not {what}", hint=hint)
+    return int(text)
 
 
 def check_args(backend: str, args: Mapping[str, str], known: Mapping[str, str]) -> None:
@@ -137,12 +147,7 @@ class HFBackend(Backend):
         self._meter: EfficiencyMeter | None = None
         self._batch_size: int | None = None
         if "batch_size" in self.args:
-            value = self.args["batch_size"]
-            if not value.strip().isdigit() or int(value) < 1:
-                raise UserError(
-                    f"model argument batch_size={value!r} is not a positive integer", hint="e.g. batch_size=8"
-                )
-            self._batch_size = int(value)
+            self._batch_size = parse_int(self.args["batch_size"], "batch_size", hint="e.g. batch_size=8")
 
     # ---- loading ------------------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
 from slmbench.backends.chat import answer_completion, instruction
-from slmbench.backends.hf import check_args, sample_seed
+from slmbench.backends.hf import check_args, parse_int, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import EfficiencyMeter, NvmlMeter
 from slmbench.spec import DecodingSpec
@@ -39,10 +39,8 @@ class LlamaCppBackend(Backend):
         super().__init__(target, args, chat=chat)
         check_args("llamacpp", self.args, _KNOWN_ARGS)
         for key in ("n_ctx", "n_gpu_layers", "n_threads", "n_batch"):
-            value = self.args.get(key)
-            lowest = -1 if key == "n_gpu_layers" else 1
-            if value is not None and not (value.strip().lstrip("-").isdigit() and int(value) >= lowest):
-                raise UserError(f"model argument {key}={value!r} is not an integer >= {lowest}")
+            if key in self.args:
+                parse_int(self.args[key], key, lowest=-1 if key == "n_gpu_layers" else 1)
         if chat:
             self.form = "program"
         self._llm: Any = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from slmbench.backends.base import Backend, BackendInfo, GenerationRequest
 from slmbench.backends.chat import answer_completion, instruction
-from slmbench.backends.hf import check_args, parse_bool, sample_seed
+from slmbench.backends.hf import check_args, parse_bool, parse_int, sample_seed
 from slmbench.errors import UserError
 from slmbench.metrics.efficiency import NvmlMeter
 from slmbench.spec import DecodingSpec
@@ -52,9 +52,8 @@ def missing_requirements() -> list[str]:
 
 def _check_numbers(args: Mapping[str, str]) -> None:
     for name in ("tensor_parallel_size", "max_model_len", "chunk"):
-        value = args.get(name)
-        if value is not None and (not value.strip().isdigit() or int(value) < 1):
-            raise UserError(f"model argument {name}={value!r} is not a positive integer")
+        if name in args:
+            parse_int(args[name], name)
     value = args.get("gpu_memory_utilization")
     if value is not None:
         try:

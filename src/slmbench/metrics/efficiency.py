@@ -356,7 +356,7 @@ def _compute_s(usage: Usage) -> float | None:
     return float(value) if value is not None else usage.latency_s
 
 
-def _memory_kind(device: str | None) -> str | None:
+def memory_kind(device: str | None) -> str | None:
     """What ``peak_memory_bytes`` is a peak of: GPU memory on a GPU, the resident set size of the
     process holding the model on a CPU (a CPU run has no VRAM; its figure is not one)."""
     if not device or device == "remote":
@@ -397,7 +397,7 @@ def summarize(
         "p95_latency_s": _percentile(measured_lat, 0.95) if measured_lat and len(measured_lat) == n else None,
         "mean_ttft_s": sum(ttfts) / len(ttfts) if ttfts else None,
         "peak_memory_bytes": max(peaks) if peaks else None,
-        "peak_memory_kind": _memory_kind(info.device if info else None) if peaks else None,
+        "peak_memory_kind": memory_kind(info.device if info else None) if peaks else None,
         "energy_j": energy,
         "energy_per_sample_j": energy / n if energy is not None and n else None,
         "energy_per_token_j": energy / completion_tokens if energy is not None and completion_tokens else None,

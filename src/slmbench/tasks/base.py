@@ -68,15 +68,10 @@ class Task(ABC):
     description: ClassVar[str] = ""
     # default stop sequences; instances may be configured with others (never mutate the class's)
     default_stop_sequences: ClassVar[tuple[str, ...]] = ()
-    # Few-shot examples drawn from the task's own problems (see shot_examples): for tasks whose
-    # prompt followed by its reference is a whole, known-good solution and that ship no example
-    # pool of their own.
-    shots_from_problems: ClassVar[bool] = False
-
-    @classmethod
-    def offers_shots(cls) -> bool:
-        """Whether ``prompt(problem, shots>0)`` can work (a study checks before it runs)."""
-        return cls.shots_from_problems
+    # Whether ``prompt(problem, shots>0)`` works (a study checks before it runs). The default
+    # shot_examples draws them from the task's own problems: for tasks whose prompt followed by
+    # its reference is a whole, known-good solution; a task with an example pool overrides it.
+    offers_shots: ClassVar[bool] = False
 
     def __init__(self, source: DataSource | None = None, *, stop_sequences: Sequence[str] | None = None) -> None:
         self.source = source or DataSource()
@@ -115,7 +110,7 @@ class Task(ABC):
     def shot_examples(self, problem: Problem, shots: int) -> str:
         """The text shown before the prompt for ``shots`` solved examples ("" for zero-shot).
 
-        With ``shots_from_problems``: the first problems of the dataset other than this one, each
+        With ``offers_shots``: the first problems of the dataset other than this one, each
         as its prompt followed by its reference solution. The same examples precede every
         problem (but the examples' own), so a k-shot run differs from the zero-shot one only by
         that context. The solution of a sample is still its own prompt plus the continuation."""
@@ -123,7 +118,7 @@ class Task(ABC):
             return ""
         from slmbench.errors import UserError
 
-        if not self.shots_from_problems:
+        if not self.offers_shots:
             raise UserError(f"task {self.name} has no few-shot examples", hint="use --shots 0")
         chosen = [p for p in self.problems() if p.problem_id != problem.problem_id and p.reference][:shots]
         if len(chosen) < shots:

@@ -343,7 +343,7 @@ class EvalPlus(Task):
     languages = ("python",)
     description = "HumanEval+ / MBPP+ (EvalPlus): base and plus tests reported separately"
     default_stop_sequences: ClassVar[tuple[str, ...]] = HumanEval.default_stop_sequences
-    shots_from_problems = True  # k-shot: other problems of the set, solved (Task.shot_examples)
+    offers_shots = True  # k-shot: other problems of the set, solved (Task.shot_examples)
 
     def __init__(
         self,

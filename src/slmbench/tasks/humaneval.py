@@ -71,7 +71,7 @@ class HumanEval(Task):
         "\n```",
         "<file_sep>",
     )
-    shots_from_problems = True  # k-shot: other HumanEval problems, solved (Task.shot_examples)
+    offers_shots = True  # k-shot: other HumanEval problems, solved (Task.shot_examples)
 
     def __init__(
         self,

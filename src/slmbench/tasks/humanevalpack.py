@@ -80,7 +80,7 @@ class HumanEvalPack(LanguageFamilyTask):
     fields = FIELDS
     expected_rows = "the file should hold 164 rows"
     LANGS = LANGS
-    shots_from_problems = True  # k-shot: other problems in the same language, solved
+    offers_shots = True  # k-shot: other problems in the same language, solved
 
     # Data defects, each shown by a test in tests/tasks/test_humanevalpack.py.
     KNOWN: ClassVar[Mapping[str, Mapping[str, str]]] = {

@@ -92,6 +92,7 @@ class MBPP(Task):
     languages = ("python",)
     description = "MBPP: 974 entry-level Python problems with 3 asserts each (Google, 2021)"
     default_stop_sequences: ClassVar[tuple[str, ...]] = MBPP_STOP_SEQUENCES
+    offers_shots = True  # from its own pool: the prompt split (shot_examples)
 
     VARIANTS: ClassVar[dict[str, str]] = {"mbpp": "test", "mbpp-full": "full", "mbpp-sanitized": "sanitized"}
 
@@ -193,14 +194,10 @@ class MBPP(Task):
         )
 
     # ---- generation -------------------------------------------------------------------
-    @classmethod
-    def offers_shots(cls) -> bool:
-        return True  # its own pool: the prompt split
-
-    def prompt(self, problem: Problem, shots: int = 0) -> str:
+    def shot_examples(self, problem: Problem, shots: int) -> str:
         if shots <= 0:
-            return problem.prompt
-        examples = self._shot_examples()
+            return ""
+        examples = self._example_pool()
         chosen = [examples[i] for i in SHOT_ORDER if i in examples and str(i) != problem.problem_id][:shots]
         if len(chosen) < shots:
             raise UserError(
@@ -208,9 +205,9 @@ class MBPP(Task):
                 f"not {shots} (MBPP's prompt split, tasks 1-10)",
                 hint=f"use --shots {len(chosen)} or fewer",
             )
-        return "".join(chosen) + problem.prompt
+        return "".join(chosen)
 
-    def _shot_examples(self) -> dict[int, str]:
+    def _example_pool(self) -> dict[int, str]:
         self.problems()
         if self._shots is None:
             config = "sanitized" if self.variant == "sanitized" else "full"
