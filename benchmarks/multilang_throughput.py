@@ -5,7 +5,7 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
 
 - ours: ``Executor`` with a fresh, empty build cache (every program is compiled: no reuse of
   earlier runs), warm workers, our runners (warm javac, precompiled headers, prebuilt crates,
-  shared Go build cache). Toolchain set-up that happens once per machine (building the headers,
+  shared Go build cache, C++ and Rust programs compiled up to 16 per compiler run). Toolchain set-up that happens once per machine (building the headers,
   crates, Java support classes) is done before timing and reported as ``setup_s``.
 - naive: what MultiPL-E's containers do: per program a fresh temp dir and one subprocess that
   compiles and runs it (``g++ && ./a.out``, ``javac && java -ea``, ``go test``, a cargo project
@@ -17,8 +17,9 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
 
 Both sides get the same per-program time limit (``--timeout``, default 3 s: some buggy solutions
 loop forever; CPU seconds for ours, wall seconds for the baseline). Starting our workers is paid
-once per run and reported apart (``worker_startup_s``). The two sides take turns on interleaved
-slices of the programs (``--rounds``), so that other work on a shared machine weighs on both.
+once per run and reported apart (``worker_startup_s``). The two sides take turns running all the
+programs (``--passes`` each, ours/naive/naive/ours...), so that other work on a shared machine
+weighs on both; each of our passes starts from an empty build cache.
 
 Prints one JSON line: per language samples/s of both, the ratio, and whether the target is met
 (>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages).
@@ -197,29 +198,34 @@ def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[lis
     return run
 
 
-def compare(lang: str, reqs: list, workers: int, root: Path, rounds: int) -> dict[str, Any]:
-    """Both sides on the same programs, in ``rounds`` interleaved slices (ours, naive, naive,
-    ours, ...), so that a change of load on the shared machine during the run weighs on both.
-    Starting our workers is paid once per run, whatever its size, so it is reported apart."""
-    slices = [s for s in (reqs[i::rounds] for i in range(rounds)) if s]
+def compare(lang: str, reqs: list, workers: int, root: Path, passes: int) -> dict[str, Any]:
+    """Both sides on all the programs, ``passes`` times each, in the order ours, naive, naive,
+    ours, ... so that a change of load on the shared machine during the run weighs on both.
+    Each of our passes starts with an empty build cache. Passes are whole: a run of slmbench
+    executes a task's samples together, and our shared builds gather the programs that can be
+    compiled together from all of them (a slice of the programs makes smaller groups, and waits
+    at its end for its slowest program before the next slice can start). Starting our workers
+    is paid once per executor, whatever the run's size, so it is reported apart."""
     naive = naive_runner(lang, reqs[0], workers, root / "naive")
-    t: dict[str, Any] = {"ours_s": 0.0, "naive_s": 0.0, "ours_passed": set(), "naive_passed": set()}
-    start = time.perf_counter()
-    with Executor(workers=workers, cache_dir=root / "cache") as ex:
-        ex.isolation  # noqa: B018 - starts the workers
-        t["startup_s"] = time.perf_counter() - start
+    t: dict[str, Any] = {"ours_s": 0.0, "naive_s": 0.0, "ours_passed": set(), "naive_passed": set(), "startup_s": 0.0}
 
-        def ours(part: list) -> tuple[float, set[str]]:
+    def ours(k: int) -> tuple[float, set[str]]:
+        start = time.perf_counter()
+        with Executor(workers=workers, cache_dir=root / f"cache{k}") as ex:
+            ex.isolation  # noqa: B018 - starts the workers
+            t["startup_s"] += time.perf_counter() - start
             begin = time.perf_counter()
-            results = list(ex.run(part))
-            assert len(results) == len(part)
-            return time.perf_counter() - begin, {r.key for r in results if r.passed}
+            results = list(ex.run(reqs))
+            seconds = time.perf_counter() - begin
+        assert len(results) == len(reqs)
+        return seconds, {r.key for r in results if r.passed}
 
-        for k, part in enumerate(slices):
-            for side in ("ours", "naive") if k % 2 == 0 else ("naive", "ours"):
-                seconds, passed = (ours if side == "ours" else naive)(part)
-                t[f"{side}_s"] += seconds
-                t[f"{side}_passed"] |= passed
+    for k in range(passes):
+        for side in ("ours", "naive") if k % 2 == 0 else ("naive", "ours"):
+            seconds, passed = ours(k) if side == "ours" else naive(reqs)
+            t[f"{side}_s"] += seconds
+            t[f"{side}_passed"] |= passed
+    t["startup_s"] /= passes
     return t
 
 
@@ -248,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=3.0, help="per-program time limit, both sides (buggy solutions loop)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=4, help="interleaved slices per side (load changes weigh on both)"
+        "--passes",
+        type=int,
+        default=2,
+        help="runs over all programs per side, interleaved (load changes weigh on both)",
     )
     args = parser.parse_args(argv)
     out: dict[str, object] = {
@@ -256,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "limit": args.limit,
         "timeout_s": args.timeout,
-        "rounds": args.rounds,
+        "passes": args.passes,
         "load_average_start": os.getloadavg()[0],
     }
     langs: dict[str, dict[str, object]] = {}
@@ -266,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="slmbench-bench-") as tmp:
             root = Path(tmp)
             setup_s = setup(lang, reqs, args.workers, root / "setup-cache")
-            t = compare(lang, reqs, args.workers, root, args.rounds)
-        ours, naive = len(reqs) / t["ours_s"], len(reqs) / t["naive_s"]
+            t = compare(lang, reqs, args.workers, root, args.passes)
+        ours, naive = args.passes * len(reqs) / t["ours_s"], args.passes * len(reqs) / t["naive_s"]
         target = TARGET.get(lang, 1.0)
         langs[label] = {
             "samples": len(reqs),

@@ -128,6 +128,25 @@ def test_other_execution_limits_execute_again_but_do_not_generate_again(tmp_path
         assert {s.metric: s.value for s in again.scores} == {s.metric: s.value for s in first.scores}
 
 
+def test_the_executor_gets_the_speed_settings_of_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict] = []
+
+    class Recording(FakeExecutor):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__()
+            made.append(kwargs)
+
+    monkeypatch.setattr("slmbench.execution.pool.Executor", Recording)
+    execution = {"workers": 3, "dedupe": False, "shared_builds": False}
+    spec = RunSpec(model="scripted", task="counting", n=2, bootstrap=0, execution=execution)
+    with Store(tmp_path / "s.db") as store:
+        pipeline.run(spec, store, backend=ScriptedBackend(), task=CountingTask())
+        # speed settings only: the run is not executed again under other ones
+        same = RunSpec(model="scripted", task="counting", n=2, bootstrap=0)
+        pipeline.run(same, store, backend=ScriptedBackend(), task=CountingTask())
+    assert made == [{"workers": 3, "sandbox": "default", "dedupe": False, "shared_builds": False}]
+
+
 def test_the_machine_record_names_its_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from slmbench.environment import machine
 

@@ -348,7 +348,10 @@ def _execute(
         from slmbench.execution.pool import Executor
 
         executor = Executor(
-            workers=spec.execution.workers, sandbox=spec.execution.sandbox, dedupe=spec.execution.dedupe
+            workers=spec.execution.workers,
+            sandbox=spec.execution.sandbox,
+            dedupe=spec.execution.dedupe,
+            shared_builds=spec.execution.shared_builds,
         )
     stage = reporter.stage(f"execute {spec.task}", len(requests))
     done = 0

@@ -44,10 +44,13 @@ class ExecSpec(_Frozen):
     workers: int = Field(0, ge=0, description="0 = one per CPU core")
     sandbox: SandboxLevel = "default"
     dedupe: bool = Field(True, description="run identical programs once and reuse the verdict")
+    shared_builds: bool = Field(
+        True, description="compile many C++/Rust programs per compiler run (each still runs alone)"
+    )
 
     def verdict_settings(self) -> dict[str, Any]:
         """The settings a verdict depends on: stored verdicts made under others are stale
-        (workers and dedupe only change the speed)."""
+        (workers, dedupe and shared_builds only change the speed)."""
         return self.model_dump(include={"timeout_s", "memory_mb", "sandbox"})
 
 

@@ -489,7 +489,7 @@ class _LazyExecutor:
             from slmbench.execution.pool import Executor
 
             e = self._execution
-            self._real = Executor(workers=e.workers, sandbox=e.sandbox, dedupe=e.dedupe)
+            self._real = Executor(workers=e.workers, sandbox=e.sandbox, dedupe=e.dedupe, shared_builds=e.shared_builds)
             self._real.__enter__()
         return self._real.run(requests)
 

@@ -1,8 +1,9 @@
 """Languages that are built, then exec'ed (everything but inline Python), in a worker.
 
 Each distinct program is built once (shared, content-addressed BuildCache) by the language's
-``build()`` through a sandboxed command runner, then run in a sandboxed child that execve's the
-language's ``run_command``. Imported by the worker on the first such request only: a worker that
+``build()`` through a sandboxed command runner, alone or with others as a member of a shared
+build (``build_shared``), then run in a sandboxed child that execve's the language's
+``run_command``. Imported by the worker on the first such request only: a worker that
 runs Python alone never loads the build machinery (each module it holds is copied into every
 sample's fork).
 """
@@ -10,8 +11,10 @@ sample's fork).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 from slmbench.execution import sandbox
 from slmbench.execution.cache import BuildCache, runner_fingerprint
 from slmbench.execution.judging import judge_outcome, result_record
-from slmbench.execution.languages.base import TOKEN_ENV, CommandResult, Language
+from slmbench.execution.languages.base import MEMBER_PREFIX, TOKEN_ENV, BuildOutput, CommandResult, Language
 from slmbench.execution.spawner import helper_path
 from slmbench.types import ExecLimits, Verdict
 
@@ -60,12 +63,11 @@ class BuiltRunner:
             built = self.cache.get(lang.name, lang.source_file, program, extra, build, runner=self._fingerprint(lang))
             compile_s = 0.0 if built.cached else built.output.seconds
             if not built.output.ok:
-                return result_record(
-                    Verdict.COMPILE_ERROR, built.output.message or "compilation failed", compile_s=compile_s
-                )
-            src, out_dir = built.src, built.out_dir
+                message = program_relative(built.output.message, lang.source_file, 0)
+                return result_record(Verdict.COMPILE_ERROR, message or "compilation failed", compile_s=compile_s)
+            src, out_dir, member, offset = built.src, built.out_dir, built.output.member, built.output.line_offset
         else:
-            src, out_dir = src_probe, out_probe
+            src, out_dir, member, offset = src_probe, out_probe, None, 0
             with open(src, "w") as f:
                 f.write(program)
             sandbox.chown_tree(work, self.isolation.sandbox_uid)
@@ -73,6 +75,8 @@ class BuiltRunner:
         env = sandbox.sample_environment(work, lang.environment())
         env[TOKEN_ENV] = token
         argv = [str(a) for a in lang.run_command(src, out_dir)]
+        if member is not None:
+            argv += [str(a) for a in lang.member_args(member)]
         exe = shutil.which(argv[0], path=env.get("PATH")) or shutil.which(argv[0]) or argv[0]
         child = sandbox.Child(
             exec_args=(exe, argv, env),
@@ -86,8 +90,50 @@ class BuiltRunner:
         )
         obs = child.wait()
         res = judge_outcome(lang, obs, token, limits)
+        res["message"] = program_relative(res["message"], lang.source_file, offset)
         res["compile_s"] = compile_s
         return res
+
+    def build_shared(self, lang: Language, programs: Sequence[str], limits: ExecLimits) -> list[float | None]:
+        """Build ``programs`` (distinct, one shared_group) together and enter each in the build
+        cache as a member of the shared build. Returns per program its share of the compile
+        time, or None where it was not built here (already cached, or to be built alone: it
+        may not share, or the shared build failed at its lines; its own build then gives its
+        own error message). Compile errors are mapped to members by line: those members are
+        dropped and the rest built again, once."""
+        runner = self._fingerprint(lang)
+        shares: list[float | None] = [None] * len(programs)
+        if lang.missing_tools():
+            return shares
+        todo = [
+            i
+            for i, program in enumerate(programs)
+            if not self.cache.has(lang.name, program, {}, runner) and lang.shared_blocker(program) is None
+        ]
+        for _attempt in range(2):
+            if len(todo) < 2:
+                break
+            shared = lang.shared_source([programs[i] for i in todo])
+            out_dir = Path(tempfile.mkdtemp(prefix="shared.", dir=self.cache.staging))
+            try:
+                src = out_dir / lang.source_file
+                src.write_text(shared.text)
+                output = lang.build(src, out_dir, self._command_runner(lang, limits), limits.compile_timeout_s)
+                if output.ok:
+                    share = output.seconds / len(todo)
+                    for member, i in enumerate(todo):
+                        offset = shared.lines[member][0] - 1
+                        done = BuildOutput(True, "", share, member=member, line_offset=offset)
+                        if self.cache.publish(lang.name, lang.source_file, programs[i], out_dir, done, runner):
+                            shares[i] = share
+                    break
+            finally:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            failed = failed_members(output.log, lang.source_file, shared.lines)
+            if not failed:
+                break  # not a member's fault (or not known whose): each is built alone
+            todo = [i for member, i in enumerate(todo) if member not in failed]
+        return shares
 
     def _fingerprint(self, lang: Language) -> str:
         if lang.name not in self._fingerprints:
@@ -133,3 +179,23 @@ class BuiltRunner:
             )
 
         return run
+
+
+def failed_members(log: str, source_file: str, lines: Sequence[tuple[int, int]]) -> set[int]:
+    """Members of a shared build that a compiler's output blames (``<source_file>:LINE:`` as
+    g++ and rustc print it); empty when it blames a line outside every member, or none."""
+    blamed = {int(n) for n in re.findall(re.escape(source_file) + r":(\d+):", log)}
+    members = {m for m, (first, last) in enumerate(lines) for n in blamed if first <= n <= last}
+    covered = {n for n in blamed if any(first <= n <= last for first, last in lines)}
+    return members if blamed and covered == blamed else set()
+
+
+def program_relative(message: str, source_file: str, line_offset: int) -> str:
+    """A message as the program's own build gives it, whoever built it: its file by name alone
+    (the build directory is temporary) at its own lines, and no shared build's member prefix."""
+
+    def own_line(found: re.Match[str]) -> str:
+        return f"{source_file}:{int(found[1]) - line_offset}"
+
+    message = re.sub(r"(?:/[^\s:'\"]*/)?" + re.escape(source_file) + r":(\d+)", own_line, message)
+    return re.sub(MEMBER_PREFIX + r"\d+::", "", message)

@@ -1,11 +1,13 @@
 """Content-hash build cache: each distinct program is compiled once, shared by all workers.
 
 Layout: ``<root>/builds/<language>/<key[:2]>/<key>/`` holds the source file, the build
-outputs and ``build.json`` (ok, message, seconds). A build happens in a private temporary
+outputs and ``build.json`` (ok, message, seconds; for a member of a shared build, which member
+and where its lines start; its outputs are hard links to the shared build's). A build happens in a private temporary
 directory and is published with one atomic rename, under a per-key file lock, so concurrent
 workers (or executors) never see a half-written build and never build the same key twice.
 Failed builds are cached too (a compile error is a property of the program), except
-timeouts, which may be the machine's fault.
+timeouts and failures whose compiler output does not name the program, which may be the
+machine's fault.
 """
 
 from __future__ import annotations
@@ -66,6 +68,51 @@ class BuildCache:
         for d in (self.builds, self.locks, self.staging):
             d.mkdir(parents=True, exist_ok=True)
 
+    def entry(self, language: str, program: str, extra_files: Mapping[str, str], runner: str = "") -> Path:
+        key = build_key(language, program, extra_files, runner)
+        return self.builds / language / key[:2] / key
+
+    def has(self, language: str, program: str, extra_files: Mapping[str, str], runner: str = "") -> bool:
+        return _load(self.entry(language, program, extra_files, runner)) is not None
+
+    def publish(
+        self,
+        language: str,
+        source_file: str,
+        program: str,
+        outputs: Path,
+        output: BuildOutput,
+        runner: str = "",
+    ) -> bool:
+        """Enter ``program`` as built by a shared build: its entry holds its own source and hard
+        links to the files of ``outputs`` (the shared build's directory, whose own source file
+        is left out), and ``output.member`` says which member it is. False when it was there."""
+        key = build_key(language, program, {}, runner)
+        final = self.builds / language / key[:2] / key
+        with open(self.locks / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if _load(final) is not None:
+                return False
+            staging = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=self.staging))
+            try:
+                for dirpath, dirnames, filenames in os.walk(outputs):
+                    rel = Path(dirpath).relative_to(outputs)
+                    for name in dirnames:
+                        (staging / rel / name).mkdir()
+                    for name in filenames:
+                        if rel == Path(".") and name == source_file:
+                            continue
+                        _link_or_copy(Path(dirpath, name), staging / rel / name)
+                write_files(staging, {source_file: program})
+                (staging / "build.json").write_text(json.dumps(_meta(output)))
+                _make_readable(staging)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging, final)
+                return True
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+
     def get(
         self,
         language: str,
@@ -98,10 +145,8 @@ class BuildCache:
                     prepare(staging)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 output = build(staging / source_file, staging)
-                if output.ok or not output.message.startswith("compilation timed out"):
-                    (staging / "build.json").write_text(
-                        json.dumps({"ok": output.ok, "message": output.message, "seconds": output.seconds})
-                    )
+                if output.ok or _about_the_program(output, source_file):
+                    (staging / "build.json").write_text(json.dumps(_meta(output)))
                     _make_readable(staging)
                     os.rename(staging, final)
                     return Build(final, final / source_file, output, cached=False)
@@ -116,7 +161,39 @@ def _load(final: Path) -> BuildOutput | None:
         meta = json.loads((final / "build.json").read_text())
     except (OSError, ValueError):
         return None
-    return BuildOutput(ok=bool(meta["ok"]), message=str(meta.get("message", "")), seconds=float(meta["seconds"]))
+    member = meta.get("member")
+    return BuildOutput(
+        ok=bool(meta["ok"]),
+        message=str(meta.get("message", "")),
+        seconds=float(meta["seconds"]),
+        member=None if member is None else int(member),
+        line_offset=int(meta.get("line_offset", 0)),
+    )
+
+
+def _about_the_program(failed: BuildOutput, source_file: str) -> bool:
+    """A failed build is cached when the failure is the program's: not a timeout (the machine
+    may have been busy), and a compiler output that names the program's file (one that does not,
+    such as a toolchain that cannot start, is the machine's; built again next time)."""
+    if failed.message.startswith("compilation timed out"):
+        return False
+    return not failed.log or source_file in failed.log
+
+
+def _meta(output: BuildOutput) -> dict[str, object]:
+    meta: dict[str, object] = {"ok": output.ok, "message": output.message, "seconds": output.seconds}
+    if output.member is not None:
+        meta["member"] = output.member
+        meta["line_offset"] = output.line_offset
+    return meta
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    # a shared build's executable is linked into every member's entry, not copied
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _make_readable(root: Path) -> None:

@@ -9,7 +9,8 @@ posix_spawn-style process creation, never forks of the harness, which may hold a
 gigabytes of memory; they talk to the harness over pipes. Each worker forks one sandboxed
 child per sample (see worker.py and sandbox.py). With ``dedupe``, identical programs
 (same ``ExecRequest.digest`` and limits) run once; the others get that verdict with
-``cached=True``.
+``cached=True``. With ``shared_builds``, programs of a language that can (C++, Rust) are held
+back (gathering.py) and sent to a worker as one shared build, then run one by one as usual.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from slmbench.errors import UserError
 from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
+from slmbench.execution.gathering import Gatherer
 from slmbench.execution.worker import read_frame, write_frame
 from slmbench.types import ExecRequest, ExecResult, Verdict
 
@@ -61,6 +63,8 @@ class _Job:
     request: ExecRequest
     dedupe_key: Any
     attempts: int = 0
+    members: list[_Job] = field(default_factory=list)  # non-empty: a shared build of their programs
+    compile_s: float | None = None  # its share of the shared build that built it
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Executor:
         dedupe: bool = True,
         cache_dir: Path | str | None = None,
         progress: Progress | bool | None = None,
+        shared_builds: bool = True,
     ) -> None:
         if sandbox not in sb.LEVELS:
             raise UserError(f"unknown sandbox level {sandbox!r}", hint=f"use one of: {', '.join(sb.LEVELS)}")
@@ -97,12 +102,16 @@ class Executor:
         self.workers = workers if workers > 0 else default_workers()
         self.sandbox = sandbox
         self.dedupe = dedupe
+        # compile several distinct programs in one compiler run where the language can (much
+        # faster; each still runs alone): see Language.shared_build_limit
+        self.shared_builds = shared_builds
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self.progress = progress
         self._pool: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._pool)
         self._next_id = 0
         self._lang_paths: dict[str, str] = {}
+        self._languages: dict[str, Any] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Executor:
@@ -213,6 +222,8 @@ class Executor:
         done: dict[Any, ExecResult] = {}
         exhausted = False
 
+        gathered: Gatherer[_Job] = Gatherer(self._shared_group)
+
         def next_job() -> _Job | None:
             nonlocal exhausted
             if queue:
@@ -222,7 +233,7 @@ class Executor:
                     req = next(requests)
                 except StopIteration:
                     exhausted = True
-                    return None
+                    break
                 dkey = (req.digest, req.limits) if self.dedupe else None
                 if dkey is not None:
                     if dkey in done:
@@ -233,8 +244,14 @@ class Executor:
                         continue
                     waiting[dkey] = []
                 self._next_id += 1
-                return _Job(self._next_id, req, dkey)
-            return None
+                job = _Job(self._next_id, req, dkey)
+                group = gathered.hold(job, req)
+                if group is None:
+                    return job
+                if group:
+                    return self._shared_build(group)
+            group = gathered.take()
+            return None if group is None else self._shared_build(group)
 
         pending_dupes: list[ExecResult] = []
         sel = selectors.DefaultSelector()
@@ -254,7 +271,7 @@ class Executor:
                     report(res)
                     yield res
                 if not any(w.inflight for w in self._pool):
-                    if exhausted and not queue:
+                    if exhausted and not queue and not gathered:
                         return
                     continue
                 for key, _ in sel.select(timeout=1.0):
@@ -263,7 +280,15 @@ class Executor:
                         job = w.inflight.pop(res_msg.get("id"), None)
                         if job is None:
                             continue
+                        if job.members:  # built: now run them, first
+                            shares = res_msg.get("compile_s") or []
+                            for member, share in zip(job.members, shares, strict=False):
+                                member.compile_s = share
+                            queue.extendleft(reversed(job.members))
+                            continue
                         result = _to_result(job.request.key, res_msg)
+                        if job.compile_s is not None:
+                            result = dataclasses.replace(result, compile_s=job.compile_s)
                         if job.dedupe_key is not None:
                             done[job.dedupe_key] = result
                             for dup in waiting.pop(job.dedupe_key, []):
@@ -273,6 +298,9 @@ class Executor:
                     if not w.alive:
                         sel.unregister(w.res_r)
                         for job in w.inflight.values():
+                            if job.members:  # its programs are built alone instead
+                                queue.extendleft(reversed(job.members))
+                                continue
                             job.attempts += 1
                             if job.attempts >= MAX_ATTEMPTS:
                                 result = ExecResult(job.request.key, Verdict.ERROR, "the execution worker died")
@@ -298,17 +326,38 @@ class Executor:
                 _kill_worker(w)
                 self._pool.remove(w)
 
+    def _shared_group(self, req: ExecRequest) -> tuple[Any, int] | None:
+        """Where ``req`` may be built together with others (see gathering.py), or None."""
+        if not self.shared_builds or req.extra_files:
+            return None
+        lang = self._languages.get(req.language)
+        if lang is None:
+            from slmbench.execution.languages import LANGUAGES
+
+            lang = self._languages[req.language] = LANGUAGES.get(req.language)()
+        if lang.shared_build_limit < 2:
+            return None
+        group = lang.shared_group(req.program)
+        return None if group is None else ((req.language, group, req.limits), lang.shared_build_limit)
+
+    def _shared_build(self, members: list[_Job]) -> _Job:
+        if len(members) == 1:
+            return members[0]
+        self._next_id += 1
+        return _Job(self._next_id, members[0].request, None, members=members)
+
     def _send(self, w: _Worker, job: _Job) -> None:
         req = job.request
-        msg = {
+        msg: dict[str, Any] = {
             "id": job.id,
             "language": req.language,
             "language_path": self._language_path(req.language),
-            "program": req.program,
-            "stdin": req.stdin,
-            "extra_files": dict(req.extra_files),
             "limits": dataclasses.asdict(req.limits),
         }
+        if job.members:
+            msg.update(op="build", programs=[m.request.program for m in job.members])
+        else:
+            msg.update(program=req.program, stdin=req.stdin, extra_files=dict(req.extra_files))
         try:
             write_frame(w.req_w, msg)
         except (BrokenPipeError, OSError):

@@ -402,6 +402,16 @@ class PreparedEnvironment:
         data = {proto.encodekey(k): proto.encodevalue(v) for k, v in self.env.items()}
         self.environ = type(proto)(data, proto.encodekey, proto.decodekey, proto.encodevalue, proto.decodevalue)
 
+    def uninstall(self) -> None:
+        """Give the process environment back the worker's values: compilers and toolchain probes
+        started by the worker (subprocess without env=) inherit it, not ``os.environ``; with a
+        sample's HOME and PATH, rustup's ``rustc`` finds no toolchain."""
+        for key in self.env:
+            if key not in os.environ:
+                os.unsetenv(key)
+        for key, value in os.environ.items():
+            os.putenv(key, value)
+
 
 @dataclass
 class Observation:

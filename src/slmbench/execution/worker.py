@@ -123,6 +123,7 @@ class Worker:
                 sandbox.chown_tree(work, self.isolation.sandbox_uid)
             if lang.inline:
                 return self._run_inline(lang, msg["program"], work, limits, msg.get("stdin", ""))
+            self._own_environment()
             return self._built_runner().run(lang, msg, extra, work, limits)
         finally:
             try:
@@ -131,6 +132,21 @@ class Worker:
                 _remove_tree(work)
             if self.isolation.private_shm:
                 sandbox.clear_shared_memory()
+
+    def build_shared(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        """A shared build (see builds.BuiltRunner.build_shared): no sample runs here; the
+        members' own requests follow and find their builds in the cache."""
+        lang = self.language(msg["language"], msg["language_path"])
+        self._own_environment()
+        shares = self._built_runner().build_shared(lang, msg["programs"], ExecLimits(**msg["limits"]))
+        return {"compile_s": shares}
+
+    def _own_environment(self) -> None:
+        """Before anything but an inline Python sample: the worker's own process environment
+        (the next Python sample installs its own again)."""
+        if self.inline_env is not None:
+            self.inline_env.uninstall()
+            self.inline_env = None
 
     def _built_runner(self) -> Any:
         if self._built is None:
@@ -284,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             started = time.monotonic()
             try:
-                out = worker.execute(msg)
+                out = worker.build_shared(msg) if msg.get("op") == "build" else worker.execute(msg)
             except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
                 out = result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
             out["id"] = msg["id"]

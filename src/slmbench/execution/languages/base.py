@@ -69,6 +69,21 @@ class BuildOutput:
     ok: bool
     message: str = ""  # first compiler error when not ok
     seconds: float = 0.0
+    log: str = ""  # the compiler's whole output when not ok (not cached): shared builds map errors to members
+    member: int | None = None  # built as member ``member`` of a shared build: run with member_args(member)
+    line_offset: int = 0  # lines of a shared build's source before the member's first line
+
+
+# Each member of a shared build is wrapped in a namespace or module of this name and its index.
+MEMBER_PREFIX = "slmbench_member_"
+
+
+@dataclass(frozen=True)
+class SharedSource:
+    """Several programs as one source file (a shared build, see Language.shared_source)."""
+
+    text: str
+    lines: tuple[tuple[int, int], ...]  # first and last line (1-based) of each member in ``text``
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,11 @@ class Language(ABC):
     # True only for Python: the forked worker child executes the program in-process (no exec of
     # an interpreter), and the worker itself writes the token when the code returns normally.
     inline: ClassVar[bool] = False
+    # Up to this many distinct programs may be compiled by one compiler run, each as a member
+    # of one shared build (0: every program alone). Compilers pay most of their time per run,
+    # not per line (start-up, standard library, linking), so this is where compiled languages
+    # save most. See shared_group, shared_blocker, shared_source, member_args and builds.py.
+    shared_build_limit: ClassVar[int] = 0
 
     def environment(self) -> Mapping[str, str]:
         """Extra environment for build and run (e.g. GOCACHE, GOFLAGS), on top of a scrubbed one."""
@@ -112,8 +132,29 @@ class Language(ABC):
             if res.timed_out:
                 return BuildOutput(False, f"compilation timed out after {timeout_s:.0f} s", total)
             if res.exit_code != 0:
-                return BuildOutput(False, first_error_line(res.stderr) or first_error_line(res.stdout), total)
+                message = first_error_line(res.stderr) or first_error_line(res.stdout)
+                return BuildOutput(False, message, total, log=res.stderr + res.stdout)
         return BuildOutput(True, "", total)
+
+    def shared_group(self, program: str) -> str | None:
+        """Programs with the same group may be built together (decided on their text alone, in
+        the harness); None: this one is built alone."""
+        return None
+
+    def shared_blocker(self, program: str) -> str | None:
+        """Why ``program`` must not be built together with others (decided in the worker, which
+        may consult the toolchain); None when it may. A member must mean exactly what it means
+        alone: when unsure, say no."""
+        return None
+
+    def shared_source(self, programs: Sequence[str]) -> SharedSource:
+        """One source holding ``programs`` as members 0, 1, ... (all of one shared_group); it is
+        built by build() like any program and member i runs with member_args(i)."""
+        raise NotImplementedError(f"{self.name} has no shared builds")
+
+    def member_args(self, member: int) -> Sequence[str]:
+        """Arguments added to run_command() that run only member ``member`` of a shared build."""
+        return ()
 
     def missing_tools(self) -> list[Tool]:
         return [t for t in self.tools if t.path() is None]

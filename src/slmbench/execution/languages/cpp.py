@@ -23,14 +23,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slmbench.execution.languages.base import (
+    MEMBER_PREFIX,
     BuildOutput,
     CommandRunner,
     Language,
     Outcome,
+    SharedSource,
     Tool,
     first_error_line,
     judge_by_markers,
 )
+from slmbench.execution.languages.cpp_batching import batch_blocker, expanded_identifiers
 from slmbench.toolchains import Check, cached_artifact, file_check, run_checked, toolchain_fingerprint
 from slmbench.types import Verdict
 
@@ -39,35 +42,64 @@ USER_MAIN = "slmbench_user_main"
 FLAGS = ("-std=c++17", "-O0", f"-Dmain={USER_MAIN}", "-w")
 LIBS = ("-lcrypto",)
 PCH_HEADER = "slmbench_pch.h"
+NAMES_FILE = "names.txt"
 
-TRAILER = f"""
+MAIN_HEADERS = """
 #undef main
 #include <cstdlib>
 #include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
-int main() {{
-    {USER_MAIN}();
+"""
+SAY_DONE = """
     // the tests returned: tell the harness (only through its pipe)
     const char* slmbench_token = std::getenv("SLMBENCH_TOKEN");
     struct stat slmbench_st;
-    if (slmbench_token != nullptr && fstat(3, &slmbench_st) == 0 && S_ISFIFO(slmbench_st.st_mode)) {{
+    if (slmbench_token != nullptr && fstat(3, &slmbench_st) == 0 && S_ISFIFO(slmbench_st.st_mode)) {
         ssize_t slmbench_n = write(3, slmbench_token, std::strlen(slmbench_token));
         (void)slmbench_n;
-    }}
+    }
     return 0;
-}}
+}
+"""
+TRAILER = MAIN_HEADERS + f"int main() {{\n    {USER_MAIN}();" + SAY_DONE
+
+# Shared builds: each member is wrapped in its own namespace after the leading includes they
+# all have; assert.h's declarations stay global, and the assert macro is in scope in each
+# member exactly where it would be alone (from its leading includes, or from its own
+# #include <assert.h> before the tests).
+SHARED_HEAD = """
+#ifdef assert
+#define SLMBENCH_ASSERT_LEADS 1
+#else
+#define SLMBENCH_ASSERT_LEADS 0
+#include <assert.h>
+#endif
+"""
+MEMBER_HEAD = """#if SLMBENCH_ASSERT_LEADS
+#include <assert.h>
+#else
+#undef assert
+#undef assert_perror
+#endif
 """
 
 
 _INCLUDE = re.compile(r"^\s*#\s*include\s*[<\"][^>\"]+[>\"]\s*$")
+_SYSTEM_INCLUDE = re.compile(r"^#\s*include\s*<[\w./+-]+>$")
+_USER_MAIN = re.compile(r"\bint\s+main\s*\(\s*(void\s*)?\)")
 
 
 def leading_includes(source: str) -> tuple[str, ...]:
     """The ``#include`` lines before the first line of code (comments and blank lines skipped)."""
-    found: list[str] = []
+    return tuple(line for _, line in _leading_include_lines(source))
+
+
+def _leading_include_lines(source: str) -> list[tuple[int, str]]:
+    """(index, stripped text) of each line leading_includes() returns."""
+    found: list[tuple[int, str]] = []
     in_comment = False
-    for raw in source.splitlines():
+    for index, raw in enumerate(source.splitlines()):
         line = raw.strip()
         if in_comment:
             if "*/" in line:
@@ -83,15 +115,15 @@ def leading_includes(source: str) -> tuple[str, ...]:
         if not line or line.startswith("//"):
             continue
         if _INCLUDE.match(line):
-            found.append(line)
+            found.append((index, line))
             continue
         break
-    return tuple(found)
+    return found
 
 
 def pch_dir(includes: tuple[str, ...]) -> Path:
     """Directory holding ``slmbench_pch.h`` (``includes``) and its ``.gch``, built with FLAGS."""
-    key = toolchain_fingerprint(["g++", "--version"], extra=repr(FLAGS) + "\n".join(includes) + "v2")
+    key = toolchain_fingerprint(["g++", "--version"], extra=repr(FLAGS) + "\n".join(includes) + "v3")
 
     def build(tmp: Path) -> None:
         header = tmp / PCH_HEADER
@@ -101,13 +133,25 @@ def pch_dir(includes: tuple[str, ...]) -> Path:
             tmp,
             "building a C++ precompiled header",
         )
+        # every identifier the headers spell, for shared builds (cpp_batching.batch_blocker)
+        (tmp / NAMES_FILE).write_text("\n".join(sorted(expanded_identifiers(includes, FLAGS))) + "\n")
 
     return cached_artifact("cpp-pch", key, build)
 
 
+@functools.cache
+def header_names(includes: tuple[str, ...]) -> frozenset[str]:
+    return frozenset((pch_dir(includes) / NAMES_FILE).read_text().split())
+
+
 class Cpp(Language):
+    """Programs with the same leading includes are built together (shared_build_limit), each in
+    a namespace of its own, when cpp_batching finds nothing that could mean something else
+    there; a dispatching ``main`` runs member ``argv[1]``."""
+
     name = "cpp"
     source_file = "main.cpp"
+    shared_build_limit = 64
     tools = (Tool("g++", ("--version",), INSTALL),)
 
     def __init__(self, use_pch: bool = True) -> None:
@@ -121,6 +165,49 @@ class Cpp(Language):
 
     def trailer(self) -> str:
         return TRAILER
+
+    def shared_group(self, program: str) -> str | None:
+        includes = leading_includes(program)
+        if not (self.use_pch and includes and program.endswith(TRAILER)):
+            return None
+        if not all(_SYSTEM_INCLUDE.match(line) for line in includes):
+            return None  # a file beside the program, or a path: never preprocessed ahead
+        return "\n".join(includes)
+
+    def shared_blocker(self, program: str) -> str | None:
+        if self.shared_group(program) is None:
+            return "not in a shared group"
+        body = program[: -len(TRAILER)]
+        includes = leading_includes(body)
+        if not _USER_MAIN.search(body):
+            return "no int main()"
+        return batch_blocker(body, includes, header_names(includes))
+
+    def shared_source(self, programs: Sequence[str]) -> SharedSource:
+        includes = leading_includes(programs[0])
+        parts = [*includes, *SHARED_HEAD.strip("\n").split("\n")]
+        lines: list[tuple[int, int]] = []
+        for i, program in enumerate(programs):
+            body = program[: -len(TRAILER)].split("\n")
+            for index, _ in _leading_include_lines(program):
+                body[index] = ""  # hoisted above; the line stays, so line numbers keep their places
+            parts += [*MEMBER_HEAD.strip("\n").split("\n"), f"namespace {MEMBER_PREFIX}{i} {{"]
+            lines.append((len(parts) + 1, len(parts) + len(body)))
+            parts += [*body, "}"]
+        calls = [f"    case {i}: {MEMBER_PREFIX}{i}::{USER_MAIN}(); break;" for i in range(len(programs))]
+        dispatch = [
+            "int main(int slmbench_argc, char** slmbench_argv) {",
+            "    if (slmbench_argc != 2) return 125;",
+            "    switch (std::atoi(slmbench_argv[1])) {",
+            *calls,
+            "    default: return 125;",
+            "    }",
+        ]
+        text = "\n".join(parts) + MAIN_HEADERS + "\n".join(dispatch) + SAY_DONE
+        return SharedSource(text, tuple(lines))
+
+    def member_args(self, member: int) -> Sequence[str]:
+        return [str(member)]
 
     def compile_argv(self, src: Path, out_dir: Path, pch: Path | None) -> list[str]:
         forced = ["-include", str(pch / PCH_HEADER)] if pch is not None else []
@@ -137,7 +224,8 @@ class Cpp(Language):
         if res.timed_out:
             return BuildOutput(False, f"compilation timed out after {timeout_s:.0f} s", res.seconds)
         if res.exit_code != 0:
-            return BuildOutput(False, _compiler_error(res.stderr) or first_error_line(res.stdout), res.seconds)
+            message = _compiler_error(res.stderr) or first_error_line(res.stdout)
+            return BuildOutput(False, message, res.seconds, log=res.stderr + res.stdout)
         return BuildOutput(True, "", res.seconds)
 
     def run_command(self, src: Path, out_dir: Path) -> Sequence[str]:

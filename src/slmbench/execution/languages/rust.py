@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from slmbench.execution.languages.base import Language, Outcome, Tool, judge_by_markers
+from slmbench.execution.languages.base import (
+    MEMBER_PREFIX,
+    Language,
+    Outcome,
+    SharedSource,
+    Tool,
+    judge_by_markers,
+)
 from slmbench.toolchains import Check, cached_artifact, run_checked, toolchain_fingerprint
 from slmbench.types import Verdict
 
@@ -196,9 +204,29 @@ def extern_args(deps: Path) -> list[str]:
     return args
 
 
+# What could make a program mean something else inside a module of a shared crate than as a
+# crate of its own: crate-level attributes, paths through the crate root (crate::, $crate,
+# super:: from its top level, extern crate self), exported macros, files beside the source,
+# symbols of its own name (no_mangle, a global allocator), names of where it is (module_path!,
+# type_name, file!/line!/column!), and its command line (a member gets its test filter there).
+_NOT_SHARED = re.compile(
+    r"#!\[|#\[\s*(macro_export|macro_use|global_allocator|path|no_mangle|export_name|link_section|link|used)\b"
+    r"|\bcrate\s*::|\$crate|\bextern\b|^\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*;"
+    r"|\b(include|include_str|include_bytes|module_path|line|column|file|env)\s*!\s*[(\[{]|\btype_name\b"
+    r"|\bargs(_os)?\s*\(|" + MEMBER_PREFIX,
+    re.MULTILINE,
+)
+# the one use of super:: that means the same at any depth: a module importing its parent
+_SUPER_OF_MODULE = re.compile(r"\bmod\s+\w+\s*\{\s*use\s+super\s*::\s*\*\s*;")
+
+
 class Rust(Language):
+    """Programs are built together (shared_build_limit) as modules of one test crate; a member's
+    tests are run alone by libtest's name filter ``slmbench_member_<i>::``."""
+
     name = "rust"
     source_file = "main.rs"
+    shared_build_limit = 16
     tools = (
         Tool("rustc", ("--version",), "apt-get install -y rustc"),
         Tool("cargo", ("--version",), "apt-get install -y cargo"),
@@ -218,6 +246,33 @@ class Rust(Language):
 
     def run_command(self, src: Path, out_dir: Path) -> Sequence[str]:
         return [str(out_dir / "test.bin"), "--test-threads=1", "-q"]
+
+    def shared_group(self, program: str) -> str | None:
+        if _NOT_SHARED.search(program):
+            return None
+        if program.count("{") != program.count("}"):
+            # cut off (a generation that hit its token limit): its errors would land in the
+            # next member's lines, or its module would swallow the next member
+            return None
+        if len(re.findall(r"\bsuper\b", program)) != len(_SUPER_OF_MODULE.findall(program)):
+            return None
+        return "crate"
+
+    def shared_source(self, programs: Sequence[str]) -> SharedSource:
+        parts: list[str] = []
+        lines: list[tuple[int, int]] = []
+        line = 1
+        for i, program in enumerate(programs):
+            body = program if program.endswith("\n") else program + "\n"
+            n = body.count("\n")
+            parts.append(f"mod {MEMBER_PREFIX}{i} {{\n{body}}}\n")
+            lines.append((line + 1, line + n))
+            line += n + 2
+        return SharedSource("".join(parts), tuple(lines))
+
+    def member_args(self, member: int) -> Sequence[str]:
+        # a substring filter: "..._1::" does not match "..._12::"
+        return [f"{MEMBER_PREFIX}{member}::"]
 
     def judge(self, outcome: Outcome) -> tuple[Verdict, str]:
         # libtest prints the panic message of a failed assert!/assert_eq! after "panicked at"
