@@ -21,8 +21,8 @@ once per run and reported apart (``worker_startup_s``). The two sides take turns
 programs (``--passes`` each, ours/naive/naive/ours...), so that other work on a shared machine
 weighs on both; each of our passes starts from an empty build cache.
 
-Prints one JSON line: per language samples/s of both, the ratio, and whether the target is met
-(>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages).
+Prints one JSON line: per language samples/s of both, the ratio, whether the target is met
+(>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages), and each pass's seconds.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def compare(lang: str, reqs: list, workers: int, root: Path, passes: int) -> dic
     at its end for its slowest program before the next slice can start). Starting our workers
     is paid once per executor, whatever the run's size, so it is reported apart."""
     naive = naive_runner(lang, reqs[0], workers, root / "naive")
-    t: dict[str, Any] = {"ours_s": 0.0, "naive_s": 0.0, "ours_passed": set(), "naive_passed": set(), "startup_s": 0.0}
+    t: dict[str, Any] = {"ours_passed": set(), "naive_passed": set(), "startup_s": 0.0, "ours": [], "naive": []}
 
     def ours(k: int) -> tuple[float, set[str]]:
         start = time.perf_counter()
@@ -223,7 +223,7 @@ def compare(lang: str, reqs: list, workers: int, root: Path, passes: int) -> dic
     for k in range(passes):
         for side in ("ours", "naive") if k % 2 == 0 else ("naive", "ours"):
             seconds, passed = ours(k) if side == "ours" else naive(reqs)
-            t[f"{side}_s"] += seconds
+            t[side].append(seconds)
             t[f"{side}_passed"] |= passed
     t["startup_s"] /= passes
     return t
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             root = Path(tmp)
             setup_s = setup(lang, reqs, args.workers, root / "setup-cache")
             t = compare(lang, reqs, args.workers, root, args.passes)
-        ours, naive = args.passes * len(reqs) / t["ours_s"], args.passes * len(reqs) / t["naive_s"]
+        ours, naive = args.passes * len(reqs) / sum(t["ours"]), args.passes * len(reqs) / sum(t["naive"])
         target = TARGET.get(lang, 1.0)
         langs[label] = {
             "samples": len(reqs),
@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 "ours_only": sorted(t["ours_passed"] - t["naive_passed"])[:5],
                 "naive_only": sorted(t["naive_passed"] - t["ours_passed"])[:5],
             },
+            # seconds of each pass, in the order they ran (ours 1, naive 1, naive 2, ours 2, ...)
+            "pass_s": {"ours": [round(x, 2) for x in t["ours"]], "naive": [round(x, 2) for x in t["naive"]]},
             "setup_s": round(setup_s, 1),
             "worker_startup_s": round(t["startup_s"], 2),
         }
