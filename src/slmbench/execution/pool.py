@@ -330,12 +330,14 @@ class Executor:
         """Where ``req`` may be built together with others (see gathering.py), or None."""
         if not self.shared_builds or req.extra_files:
             return None
-        lang = self._languages.get(req.language)
-        if lang is None:
+        if req.language not in self._languages:
             from slmbench.execution.languages import LANGUAGES
 
-            lang = self._languages[req.language] = LANGUAGES.get(req.language)()
-        if lang.shared_build_limit < 2:
+            cls = LANGUAGES.get(req.language)
+            # an instance only for languages that share builds (their shared_group is text-only)
+            self._languages[req.language] = cls() if cls.shared_build_limit >= 2 else None
+        lang = self._languages[req.language]
+        if lang is None:
             return None
         group = lang.shared_group(req.program)
         return None if group is None else ((req.language, group, req.limits), lang.shared_build_limit)
