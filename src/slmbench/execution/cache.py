@@ -12,6 +12,7 @@ machine's fault.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import inspect
@@ -19,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,7 @@ class BuildCache:
             d.mkdir(parents=True, exist_ok=True)
 
     def entry(self, language: str, program: str, extra_files: Mapping[str, str], runner: str = "") -> Path:
-        key = build_key(language, program, extra_files, runner)
-        return self.builds / language / key[:2] / key
+        return self._final(language, build_key(language, program, extra_files, runner))
 
     def has(self, language: str, program: str, extra_files: Mapping[str, str], runner: str = "") -> bool:
         return _load(self.entry(language, program, extra_files, runner)) is not None
@@ -87,31 +87,21 @@ class BuildCache:
         """Enter ``program`` as built by a shared build: its entry holds its own source and hard
         links to the files of ``outputs`` (the shared build's directory, whose own source file
         is left out), and ``output.member`` says which member it is. False when it was there."""
-        key = build_key(language, program, {}, runner)
-        final = self.builds / language / key[:2] / key
-        with open(self.locks / f"{key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if _load(final) is not None:
+        final = self.entry(language, program, {}, runner)
+        with self._staging(final) as staging:
+            if staging is None:
                 return False
-            staging = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=self.staging))
-            try:
-                for dirpath, dirnames, filenames in os.walk(outputs):
-                    rel = Path(dirpath).relative_to(outputs)
-                    for name in dirnames:
-                        (staging / rel / name).mkdir()
-                    for name in filenames:
-                        if rel == Path(".") and name == source_file:
-                            continue
-                        _link_or_copy(Path(dirpath, name), staging / rel / name)
-                write_files(staging, {source_file: program})
-                (staging / "build.json").write_text(json.dumps(_meta(output)))
-                _make_readable(staging)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(staging, final)
-                return True
-            finally:
-                if staging.exists():
-                    shutil.rmtree(staging, ignore_errors=True)
+            for dirpath, dirnames, filenames in os.walk(outputs):
+                rel = Path(dirpath).relative_to(outputs)
+                for name in dirnames:
+                    (staging / rel / name).mkdir()
+                for name in filenames:
+                    if rel == Path(".") and name == source_file:
+                        continue
+                    _link_or_copy(Path(dirpath, name), staging / rel / name)
+            write_files(staging, {source_file: program})
+            _enter(staging, final, output)
+            return True
 
     def get(
         self,
@@ -127,33 +117,51 @@ class BuildCache:
 
         ``prepare(staging_dir)`` runs before the build (e.g. to hand the directory to the
         unprivileged build user)."""
-        key = build_key(language, program, extra_files, runner)
-        final = self.builds / language / key[:2] / key
+        final = self.entry(language, program, extra_files, runner)
         found = _load(final)
-        if found is not None:
-            return Build(final, final / source_file, found, cached=True)
+        if found is None:
+            with self._staging(final) as staging:
+                if staging is not None:
+                    os.chmod(staging, 0o755)
+                    write_files(staging, {source_file: program, **extra_files})
+                    if prepare is not None:
+                        prepare(staging)
+                    output = build(staging / source_file, staging)
+                    if output.ok or _about_the_program(output, source_file):
+                        _enter(staging, final, output)
+                        return Build(final, final / source_file, output, cached=False)
+                    return Build(staging, staging / source_file, output, cached=False)
+            found = _load(final)  # made meanwhile by another worker or executor
+            assert found is not None
+        return Build(final, final / source_file, found, cached=True)
+
+    def _final(self, language: str, key: str) -> Path:
+        return self.builds / language / key[:2] / key
+
+    @contextlib.contextmanager
+    def _staging(self, final: Path) -> Iterator[Path | None]:
+        """Under the entry's lock: a fresh staging directory for it, or None when the entry is
+        there already. What is left of the directory afterwards is removed."""
+        key = final.name
         with open(self.locks / f"{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            found = _load(final)
-            if found is not None:
-                return Build(final, final / source_file, found, cached=True)
+            if _load(final) is not None:
+                yield None
+                return
             staging = Path(tempfile.mkdtemp(prefix=f"{key[:16]}.", dir=self.staging))
             try:
-                os.chmod(staging, 0o755)
-                write_files(staging, {source_file: program, **extra_files})
-                if prepare is not None:
-                    prepare(staging)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                output = build(staging / source_file, staging)
-                if output.ok or _about_the_program(output, source_file):
-                    (staging / "build.json").write_text(json.dumps(_meta(output)))
-                    _make_readable(staging)
-                    os.rename(staging, final)
-                    return Build(final, final / source_file, output, cached=False)
-                return Build(staging, staging / source_file, output, cached=False)
+                yield staging
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
+
+
+def _enter(staging: Path, final: Path, output: BuildOutput) -> None:
+    """Publish a finished staging directory as the entry ``final``, in one rename."""
+    (staging / "build.json").write_text(json.dumps(_meta(output)))
+    _make_readable(staging)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staging, final)
 
 
 def _load(final: Path) -> BuildOutput | None:

@@ -22,7 +22,6 @@ class Gatherer(Generic[Item]):
     def __init__(self, grouping: Grouping) -> None:
         self.grouping = grouping
         self.groups: dict[Hashable, list[Item]] = {}
-        self.limits: dict[Hashable, int] = {}
 
     def hold(self, item: Item, request: ExecRequest) -> list[Item] | None:
         """Keep ``item`` for a shared build. Returns its group when that is now full, [] when
@@ -32,7 +31,6 @@ class Gatherer(Generic[Item]):
             return None
         key, limit = found
         group = self.groups.setdefault(key, [])
-        self.limits[key] = limit
         group.append(item)
         if len(group) >= limit:
             del self.groups[key]

@@ -33,12 +33,11 @@ from slmbench.execution.languages.base import (
     first_error_line,
     judge_by_markers,
 )
-from slmbench.execution.languages.cpp_batching import batch_blocker, expanded_identifiers
+from slmbench.execution.languages.cpp_batching import INCLUDE_LINE, USER_MAIN, batch_blocker, expanded_identifiers
 from slmbench.toolchains import Check, cached_artifact, file_check, run_checked, toolchain_fingerprint
 from slmbench.types import Verdict
 
 INSTALL = "apt-get install -y g++ libboost-dev libssl-dev"
-USER_MAIN = "slmbench_user_main"
 FLAGS = ("-std=c++17", "-O0", f"-Dmain={USER_MAIN}", "-w")
 LIBS = ("-lcrypto",)
 PCH_HEADER = "slmbench_pch.h"
@@ -85,7 +84,6 @@ MEMBER_HEAD = """#if SLMBENCH_ASSERT_LEADS
 """
 
 
-_INCLUDE = re.compile(r"^\s*#\s*include\s*[<\"][^>\"]+[>\"]\s*$")
 _SYSTEM_INCLUDE = re.compile(r"^#\s*include\s*<[\w./+-]+>$")
 _USER_MAIN = re.compile(r"\bint\s+main\s*\(\s*(void\s*)?\)")
 
@@ -114,7 +112,7 @@ def _leading_include_lines(source: str) -> list[tuple[int, str]]:
             line = line[2:].split("*/", 1)[1].strip()
         if not line or line.startswith("//"):
             continue
-        if _INCLUDE.match(line):
+        if INCLUDE_LINE.match(line):
             found.append((index, line))
             continue
         break

@@ -28,8 +28,8 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-MEMBER_PREFIX = "slmbench_"
-USER_MAIN = "slmbench_user_main"  # what -Dmain=... renames main to (cpp.USER_MAIN)
+RESERVED_PREFIX = "slmbench_"  # the batch's own names (namespaces, macros) start so, in any case
+USER_MAIN = "slmbench_user_main"  # what cpp's -Dmain=... renames main to
 
 # --- tokens ---------------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ _IDENTIFIER = re.compile(
 )
 _UNDEF_NDEBUG = re.compile(r"#\s*undef\s+NDEBUG")
 _INCLUDE_ASSERT = re.compile(r"#\s*include\s*<assert\.h>")
-_INCLUDE_LINE = re.compile(r"\s*#\s*include\s*[<\"][^>\"]+[>\"]\s*$")
+INCLUDE_LINE = re.compile(r"\s*#\s*include\s*[<\"][^>\"]+[>\"]\s*$")
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def _check_tokens(tokens: Sequence[Token]) -> None:
         if t.text in _FORBIDDEN:
             raise Blocked(f"uses {t.text}")
         # any case: the batch's own macros are spelled SLMBENCH_...
-        if t.text.lower().startswith(MEMBER_PREFIX) and t.text != USER_MAIN:
+        if t.text.lower().startswith(RESERVED_PREFIX) and t.text != USER_MAIN:
             raise Blocked(f"uses the reserved name {t.text}")
         if t.text == "namespace" and not (texts[i - 1 : i] == ["using"] and texts[i + 1 : i + 3] == ["std", ";"]):
             raise Blocked("uses namespace (other than `using namespace std;`)")
@@ -607,7 +607,7 @@ def trailer_names() -> frozenset[str]:
     a namespace it would not. So names these headers spell count as header names too."""
     from slmbench.execution.languages.cpp import TRAILER  # cpp imports this module
 
-    includes = [line.strip() for line in TRAILER.splitlines() if _INCLUDE_LINE.match(line)]
+    includes = [line.strip() for line in TRAILER.splitlines() if INCLUDE_LINE.match(line)]
     try:
         return expanded_identifiers(includes)
     except OSError:
