@@ -244,6 +244,13 @@ def setup(lang: str, reqs: list, workers: int, cache: Path) -> float:
     return time.perf_counter() - start
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("SLMBENCH_DATA", "../shared/data"))
@@ -255,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--passes",
-        type=int,
+        type=_positive,
         default=2,
         help="runs over all programs per side, interleaved (load changes weigh on both)",
     )
