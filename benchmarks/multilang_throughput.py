@@ -5,7 +5,7 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
 
 - ours: ``Executor`` with a fresh, empty build cache (every program is compiled: no reuse of
   earlier runs), warm workers, our runners (warm javac, precompiled headers, prebuilt crates,
-  shared Go build cache, C++ and Rust programs compiled up to 16 per compiler run). Toolchain set-up that happens once per machine (building the headers,
+  shared Go build cache, up to 64 C++ or 16 Rust programs per compiler run). Toolchain set-up that happens once per machine (building the headers,
   crates, Java support classes) is done before timing and reported as ``setup_s``.
 - naive: what MultiPL-E's containers do: per program a fresh temp dir and one subprocess that
   compiles and runs it (``g++ && ./a.out``, ``javac && java -ea``, ``go test``, a cargo project
@@ -15,8 +15,13 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
   of one package name overwrite each other's test binary); Go's build cache is shared (it is
   safe for concurrent use) and, like the crates, warmed before timing.
 
-Both sides get the same per-program time limit (``--timeout``, default 3 s: some buggy solutions
-loop forever; CPU seconds for ours, wall seconds for the baseline). Starting our workers is paid
+Both sides get the same per-program time limit on running the tests (``--timeout``, default 3 s:
+some buggy solutions loop forever; CPU seconds for ours, wall seconds for the baseline). As in
+MultiPL-E's evaluators (``javac`` then ``java`` as two runs, each with its own limit), compiling
+is not charged to it: the baseline's ``./a.out``, ``java`` and Go's test binary (``go test
+-timeout``) get the whole limit. Cargo compiles and runs in one command that has no such limit,
+so a Rust program's compile counts against its limit (in the baseline's favour). Programs that
+ran out of time are counted per side (``timed_out``). Starting our workers is paid
 once per run and reported apart (``worker_startup_s``). The two sides take turns running all the
 programs (``--passes`` each, ours/naive/naive/ours...), so that other work on a shared machine
 weighs on both; each of our passes starts from an empty build cache.
@@ -48,7 +53,7 @@ from slmbench.data import DataSource
 from slmbench.execution.languages import trailer_for
 from slmbench.execution.pool import Executor
 from slmbench.tasks import create_task
-from slmbench.types import ExecLimits
+from slmbench.types import ExecLimits, Verdict
 
 TASKS = {
     "cpp": "humanevalpack-cpp",
@@ -88,18 +93,27 @@ def programs(label: str, data_dir: Path, limit: int, timeout_s: float) -> list:
     return reqs
 
 
-def naive_command(lang: str, work: Path, shared: Path, program: str) -> tuple[list[str], dict[str, str]]:
+# how ``sh -c "... && exec timeout -s KILL ..."`` ends when the tests ran out of time: timeout
+# signals its whole process group, itself included (124 is its own exit status for other signals)
+KILLED_BY_TIMEOUT = (-signal.SIGKILL, 128 + signal.SIGKILL, 124)
+
+
+def naive_command(
+    lang: str, work: Path, shared: Path, program: str, limit_s: float
+) -> tuple[list[str], dict[str, str]]:
+    """The baseline's one subprocess for a program; the tests, not the compiler, get ``limit_s``."""
     env = dict(os.environ)
+    run_limit = f"exec timeout -s KILL {limit_s:g}"
     if lang == "cpp":
-        return ["sh", "-c", "g++ -std=c++17 -o a.out main.cpp -lcrypto && ./a.out"], env
+        return ["sh", "-c", f"g++ -std=c++17 -o a.out main.cpp -lcrypto && {run_limit} ./a.out"], env
     if lang == "java":
         from slmbench.execution.languages.java import main_class, support_dir
 
         cp = f".:{support_dir()}"  # for org.javatuples (MultiPL-E)
-        return ["sh", "-c", f"javac -cp {cp} Main.java && java -ea -cp {cp} {main_class(program)}"], env
+        return ["sh", "-c", f"javac -cp {cp} Main.java && {run_limit} java -ea -cp {cp} {main_class(program)}"], env
     if lang == "go":
         env.update(GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=str(shared / "gocache"), GOFLAGS="")
-        return ["go", "test"], env
+        return ["go", "test", f"-timeout={limit_s:g}s"], env
     if lang == "rust":
         env.update(CARGO_TARGET_DIR=str(shared / "target"), CARGO_HOME=str(shared / "cargo-home"))
         return ["cargo", "test", "--offline", "--quiet"], env
@@ -142,11 +156,16 @@ def naive_prepare(lang: str, work: Path, program: str) -> None:
             (compat / "src" / "lib.rs").write_text(RAND_COMPAT)
 
 
-def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[list], tuple[float, set[str]]]:
+# languages whose baseline command limits the tests alone; it may compile for this long first
+COMPILE_ALLOWANCE_S = {"cpp": 120.0, "java": 120.0, "go": 120.0}
+
+
+def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[list], tuple[float, dict[str, set[str]]]]:
     """Set the baseline up (Cargo target dirs, warm caches; untimed) and return the function
-    that runs a list of programs: (seconds, keys of the programs that exited with status 0).
-    They show the baseline really compiled and ran them (they should be ours, but for
-    JavaScript, whose plain ``console.assert`` does not fail)."""
+    that runs a list of programs: (seconds, {"passed": keys of the programs that exited with
+    status 0, "timed_out": keys of those stopped at the time limit}). They show the baseline
+    really compiled and ran them (they should be ours, but for JavaScript, whose plain
+    ``console.assert`` does not fail)."""
     slots: queue.SimpleQueue[Path] = queue.SimpleQueue()  # one shared dir per worker (Cargo's target dir)
     for k in range(workers):
         (root / f"shared{k}").mkdir(parents=True, exist_ok=True)
@@ -156,7 +175,7 @@ def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[lis
             (root / f"shared{k}").rmdir()
             (root / f"shared{k}").symlink_to(root / "shared0")
 
-    def one(i_req, slot: Path | None = None) -> bool:
+    def one(i_req, slot: Path | None = None) -> str:
         i, req = i_req
         work = root / f"s{i}"
         work.mkdir()
@@ -164,7 +183,7 @@ def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[lis
         try:
             program = naive_program(req)
             naive_prepare(lang, work, program)
-            argv, env = naive_command(lang, work, shared, program)
+            argv, env = naive_command(lang, work, shared, program, req.limits.timeout_s)
             # the same time limit as ours (wall clock here, CPU time there: in the baseline's
             # favour); on expiry the whole process group goes, as a container's would (killing
             # only ``sh``/``go``/``cargo`` leaves a looping test running and loading the machine)
@@ -172,12 +191,18 @@ def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[lis
                 argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
             ) as proc:
                 try:
-                    proc.communicate(timeout=req.limits.timeout_s)
+                    stdout, _ = proc.communicate(timeout=req.limits.timeout_s + COMPILE_ALLOWANCE_S.get(lang, 0.0))
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.communicate()
-                    return False
-            return proc.returncode == 0
+                    return "timed_out"
+            if proc.returncode == 0:
+                return "passed"
+            if (lang in ("cpp", "java") and proc.returncode in KILLED_BY_TIMEOUT) or (
+                lang == "go" and b"panic: test timed out after" in stdout
+            ):
+                return "timed_out"
+            return "failed"
         finally:
             if slot is None:
                 slots.put(shared)
@@ -189,11 +214,13 @@ def naive_runner(lang: str, warm_req, workers: int, root: Path) -> Callable[[lis
             one((-1 - k, warm), slot=root / f"shared{k}")
     counter = itertools.count()
 
-    def run(reqs: list) -> tuple[float, set[str]]:
+    def run(reqs: list) -> tuple[float, dict[str, set[str]]]:
         start = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            ok = list(pool.map(one, [(next(counter), r) for r in reqs]))
-        return time.perf_counter() - start, {r.key for r, passed in zip(reqs, ok, strict=True) if passed}
+            status = list(pool.map(one, [(next(counter), r) for r in reqs]))
+        seconds = time.perf_counter() - start
+        keys = {s: {r.key for r, got in zip(reqs, status, strict=True) if got == s} for s in ("passed", "timed_out")}
+        return seconds, keys
 
     return run
 
@@ -207,9 +234,11 @@ def compare(lang: str, reqs: list, workers: int, root: Path, passes: int) -> dic
     at its end for its slowest program before the next slice can start). Starting our workers
     is paid once per executor, whatever the run's size, so it is reported apart."""
     naive = naive_runner(lang, reqs[0], workers, root / "naive")
-    t: dict[str, Any] = {"ours_passed": set(), "naive_passed": set(), "startup_s": 0.0, "ours": [], "naive": []}
+    t: dict[str, Any] = {"startup_s": 0.0, "ours": [], "naive": []}
+    for side in ("ours", "naive"):
+        t[f"{side}_passed"], t[f"{side}_timed_out"] = set(), set()
 
-    def ours(k: int) -> tuple[float, set[str]]:
+    def ours(k: int) -> tuple[float, dict[str, set[str]]]:
         start = time.perf_counter()
         with Executor(workers=workers, cache_dir=root / f"cache{k}") as ex:
             ex.isolation  # noqa: B018 - starts the workers
@@ -218,13 +247,17 @@ def compare(lang: str, reqs: list, workers: int, root: Path, passes: int) -> dic
             results = list(ex.run(reqs))
             seconds = time.perf_counter() - begin
         assert len(results) == len(reqs)
-        return seconds, {r.key for r in results if r.passed}
+        return seconds, {
+            "passed": {r.key for r in results if r.passed},
+            "timed_out": {r.key for r in results if r.verdict is Verdict.TIMEOUT},
+        }
 
     for k in range(passes):
         for side in ("ours", "naive") if k % 2 == 0 else ("naive", "ours"):
-            seconds, passed = ours(k) if side == "ours" else naive(reqs)
+            seconds, keys = ours(k) if side == "ours" else naive(reqs)
             t[side].append(seconds)
-            t[f"{side}_passed"] |= passed
+            for status, found in keys.items():
+                t[f"{side}_{status}"] |= found
     t["startup_s"] /= passes
     return t
 
@@ -234,8 +267,9 @@ def setup(lang: str, reqs: list, workers: int, cache: Path) -> float:
     includes), crates, Java support classes, the standard library in Go's build cache."""
     start = time.perf_counter()
     if lang == "cpp":
-        from slmbench.execution.languages.cpp import leading_includes, pch_dir
+        from slmbench.execution.languages.cpp import instances_dir, leading_includes, pch_dir
 
+        instances_dir()
         for includes in {leading_includes(r.program) for r in reqs}:
             if includes:
                 pch_dir(includes)
@@ -293,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             "target": target,
             "met": ours / naive >= target,
             "passed": {"ours": len(t["ours_passed"]), "naive": len(t["naive_passed"])},
+            # stopped at the time limit in any pass: both sides should stop the same programs
+            "timed_out": {"ours": len(t["ours_timed_out"]), "naive": len(t["naive_timed_out"])},
             # programs one side passed and the other did not (a few, to look into; JavaScript's
             # baseline passes the buggy ones, whose console.assert does not throw)
             "passed_by_one_side": {

@@ -15,6 +15,7 @@ from slmbench.execution.builds import failed_members, program_relative
 from slmbench.execution.cache import BuildCache
 from slmbench.execution.gathering import Gatherer
 from slmbench.execution.languages.base import BuildOutput
+from slmbench.execution.languages.cpp import INSTANCES_LINKED, TRAILER, Cpp, extern_vectors
 from slmbench.execution.languages.rust import Rust
 from slmbench.execution.pool import Executor
 from slmbench.tasks import create_task
@@ -156,6 +157,49 @@ def test_cpp_shared_builds_give_the_verdicts_and_messages_of_builds_alone(data_d
     assert failed and all(m.startswith("test.bin: main.cpp:") for m in failed), failed[:3]
     assert sum(r.verdict is Verdict.PASSED for r in shared.values()) == 12
     assert _members_built_together(cache, "cpp") >= 20
+
+
+CPP_TESTS = "int main() {\n    assert(total({1, 2}) == 3);\n}\n"
+CPP_TOTAL = "int total(std::vector<int> v) {\n    int s = 0;\n    for (int x : v) s += x;\n    return s;\n}\n"
+
+
+def test_cpp_groups_standard_headers_in_any_order_and_keeps_other_orders():
+    cpp = Cpp()
+    group = cpp.shared_group
+    first = group("#include <stdio.h>\n#include <vector>\nint f();\n" + TRAILER)
+    assert first == group("#include<vector>\n#  include <stdio.h>\n#include <vector>\nint f();\n" + TRAILER)
+    assert first != group("#include <stdio.h>\n#include <math.h>\n#include <vector>\nint f();\n" + TRAILER)
+    # headers from outside the standard keep their order: nothing says any order is the same
+    boost = ("#include <boost/any.hpp>", "#include <vector>")
+    assert group("\n".join(boost) + "\nint f();\n" + TRAILER) != group(
+        "\n".join(reversed(boost)) + "\nint f();\n" + TRAILER
+    )
+
+
+def test_cpp_shared_builds_declare_the_prebuilt_vector_instances_their_headers_declare():
+    assert "int" in extern_vectors(("#include <vector>",))
+    assert "std::string" not in extern_vectors(("#include <vector>",))
+    assert "std::string" in extern_vectors(("#include <string>", "#include<vector>"))
+    assert "std::string" in extern_vectors(("#include <bits/stdc++.h>",))
+    assert extern_vectors(("#include <stdio.h>", "#include <string>")) == ()
+    program = "#include <vector>\n#include <assert.h>\n" + CPP_TOTAL + CPP_TESTS + TRAILER
+    text = Cpp().shared_source([program, program]).text.split("\n")
+    assert INSTANCES_LINKED in text and "extern template class std::vector<int>;" in text
+    plain = "#include <stdio.h>\nint one() { return 1; }\nint main() { return one() - 1; }\n" + TRAILER
+    assert INSTANCES_LINKED not in Cpp().shared_source([plain, plain]).text
+
+
+@pytest.mark.toolchain
+def test_cpp_programs_with_reordered_headers_build_and_run_together(tmp_path):
+    heads = ["#include <vector>\n#include <assert.h>\n", "#include<assert.h>\n#include<vector>\n"]
+    wrong = CPP_TOTAL.replace("s += x", "s -= x")
+    programs = {f"right{i}": head + CPP_TOTAL for i, head in enumerate(heads)} | {"wrong": heads[1] + wrong}
+    reqs = [dataclasses.replace(_req(body + CPP_TESTS + TRAILER, "cpp"), key=k) for k, body in programs.items()]
+    shared, alone, cache = _both_ways(reqs, tmp_path)
+    assert {k: r.verdict for k, r in shared.items()} == {k: r.verdict for k, r in alone.items()}
+    assert [shared[k].verdict for k in programs] == [Verdict.PASSED, Verdict.PASSED, Verdict.FAILED]
+    # one g++ run, linked with the prebuilt std::vector<int> (its members were not compiled again)
+    assert _members_built_together(cache, "cpp") == 3
 
 
 def test_messages_name_the_programs_own_file_and_lines():

@@ -44,5 +44,6 @@ class Gatherer(Generic[Item]):
             return None
         return self.groups.pop(max(self.groups, key=lambda k: len(self.groups[k])))
 
-    def __bool__(self) -> bool:
-        return bool(self.groups)
+    def __len__(self) -> int:
+        """Groups held: each is one shared build to send."""
+        return len(self.groups)

@@ -259,13 +259,18 @@ class Executor:
             for w in self._pool:
                 sel.register(w.res_r, selectors.EVENT_READ, w)
             while True:
-                # keep every worker fed
-                for w in list(self._pool):
-                    while w.alive and len(w.inflight) < PREFETCH:
-                        job = next_job()
-                        if job is None:
-                            break
-                        self._send(w, job)
+                # keep every worker fed: a job each, then more queued behind it, but only while
+                # there is work for all (near the end a job queued behind a long run would wait
+                # for it while another worker sits idle)
+                for depth in range(1, PREFETCH + 1):
+                    for w in list(self._pool):
+                        while w.alive and len(w.inflight) < depth:
+                            if depth > 1 and exhausted and len(queue) + len(gathered) < len(self._pool):
+                                break
+                            job = next_job()
+                            if job is None:
+                                break
+                            self._send(w, job)
                 while pending_dupes:
                     res = pending_dupes.pop()
                     report(res)

@@ -4,9 +4,10 @@ Parsing standard headers is most of the compile time of a HumanEval-style C++ pr
 (MultiPL-E's include all of ``<bits/stdc++.h>``). The ``#include`` lines a program starts with
 (before any code) are precompiled once into the shared toolchain cache and force-included
 (``-include``); the program's own ``#include`` of them is then a no-op. Only the program's own
-leading includes are used, in its order, so the result is exactly what a plain compile gives
-(a header set wider than the program's would change overload resolution: with <cstring> in
-scope, ``strlen("")`` calls the C function instead of a solution's ``strlen(string)``).
+leading includes are used, so the result is exactly what a plain compile gives (a header set
+wider than the program's would change overload resolution: with <cstring> in scope,
+``strlen("")`` calls the C function instead of a solution's ``strlen(string)``). A shared build
+takes them in its first member's order: standard headers declare the same in any order.
 
 Tests are ``int main(){ assert(...); }``. ``main`` is renamed at compile time (``-Dmain=...``)
 and the trailer defines the real ``main``: it calls the tests and writes the harness token to
@@ -42,6 +43,14 @@ FLAGS = ("-std=c++17", "-O0", f"-Dmain={USER_MAIN}", "-w")
 LIBS = ("-lcrypto",)
 PCH_HEADER = "slmbench_pch.h"
 NAMES_FILE = "names.txt"
+INSTANCES = "instances.o"
+# std::vector of these is instantiated once, in instances_dir(), and declared ``extern template``
+# at the top of each shared build whose includes declare it: g++ then compiles none of vector's
+# members into each build (-8% of the compile CPU over HumanEvalPack's shared builds). A program
+# built alone is compiled as it is: it might specialise std::vector itself.
+VECTOR_ELEMENTS = ("int", "long", "long long", "float", "double", "char", "std::vector<int>", "std::vector<float>")
+VECTOR_ELEMENTS_OF_STRING = ("std::string",)
+INSTANCES_LINKED = "// slmbench: std::vector instances linked in"
 
 MAIN_HEADERS = """
 #undef main
@@ -84,7 +93,7 @@ MEMBER_HEAD = """#if SLMBENCH_ASSERT_LEADS
 """
 
 
-_SYSTEM_INCLUDE = re.compile(r"^#\s*include\s*<[\w./+-]+>$")
+_SYSTEM_INCLUDE = re.compile(r"^#\s*include\s*<([\w./+-]+)>$")
 _USER_MAIN = re.compile(r"\bint\s+main\s*\(\s*(void\s*)?\)")
 
 
@@ -117,6 +126,31 @@ def _leading_include_lines(source: str) -> list[tuple[int, str]]:
             continue
         break
     return found
+
+
+def extern_vectors(includes: tuple[str, ...]) -> tuple[str, ...]:
+    """The element types whose std::vector these includes declare and instances_dir() holds."""
+    names = {m.group(1) for m in map(_SYSTEM_INCLUDE.match, includes) if m}
+    everything = "bits/stdc++.h" in names
+    if not (everything or "vector" in names):
+        return ()
+    return VECTOR_ELEMENTS + (VECTOR_ELEMENTS_OF_STRING if everything or "string" in names else ())
+
+
+def instances_dir() -> Path:
+    """Directory holding ``instances.o``: the explicit instantiations extern_vectors() names."""
+    elements = VECTOR_ELEMENTS + VECTOR_ELEMENTS_OF_STRING
+    key = toolchain_fingerprint(["g++", "--version"], extra=repr(FLAGS) + repr(elements))
+
+    def build(tmp: Path) -> None:
+        source = tmp / "instances.cpp"
+        lines = ["#include <string>", "#include <vector>", *(f"template class std::vector<{t}>;" for t in elements)]
+        source.write_text("\n".join(lines) + "\n")
+        run_checked(
+            ["g++", *FLAGS, "-c", str(source), "-o", str(tmp / INSTANCES)], tmp, "compiling std::vector instances"
+        )
+
+    return cached_artifact("cpp-instances", key, build)
 
 
 def pch_dir(includes: tuple[str, ...]) -> Path:
@@ -168,9 +202,15 @@ class Cpp(Language):
         includes = leading_includes(program)
         if not (self.use_pch and includes and program.endswith(TRAILER)):
             return None
-        if not all(_SYSTEM_INCLUDE.match(line) for line in includes):
+        headers = [_SYSTEM_INCLUDE.match(line) for line in includes]
+        if not all(headers):
             return None  # a file beside the program, or a path: never preprocessed ahead
-        return "\n".join(includes)
+        names = [h.group(1) for h in headers if h]
+        if any("/" in name for name in names):
+            return "\n".join(includes)
+        # The standard's headers may be included in any order, each declaring the same; so
+        # programs that include the same of them, in any order or spelling, build together.
+        return "\n".join(f"#include <{name}>" for name in sorted(set(names)))
 
     def shared_blocker(self, program: str) -> str | None:
         if self.shared_group(program) is None:
@@ -184,6 +224,8 @@ class Cpp(Language):
     def shared_source(self, programs: Sequence[str]) -> SharedSource:
         includes = leading_includes(programs[0])
         parts = [*includes, *SHARED_HEAD.strip("\n").split("\n")]
+        if extern_vectors(includes):
+            parts += [INSTANCES_LINKED, *(f"extern template class std::vector<{t}>;" for t in extern_vectors(includes))]
         lines: list[tuple[int, int]] = []
         for i, program in enumerate(programs):
             body = program[: -len(TRAILER)].split("\n")
@@ -207,18 +249,24 @@ class Cpp(Language):
     def member_args(self, member: int) -> Sequence[str]:
         return [str(member)]
 
-    def compile_argv(self, src: Path, out_dir: Path, pch: Path | None) -> list[str]:
-        forced = ["-include", str(pch / PCH_HEADER)] if pch is not None else []
-        linker = _fast_linker()
-        return ["g++", *FLAGS, "-pipe", *forced, str(src), "-o", str(out_dir / "test.bin"), *linker, *LIBS]
+    def compile_argv(
+        self, src: Path, out_dir: Path, includes: tuple[str, ...] = (), instances: bool = False
+    ) -> list[str]:
+        """The g++ command; ``includes`` are force-included precompiled (pch_dir), and with
+        ``instances`` the vector instances of a shared build are linked in."""
+        forced = ["-include", str(pch_dir(includes) / PCH_HEADER)] if includes else []
+        instances_o = [str(instances_dir() / INSTANCES)] if instances else []
+        out = str(out_dir / "test.bin")
+        return ["g++", *FLAGS, "-pipe", *forced, str(src), *instances_o, "-o", out, *_fast_linker(), *LIBS]
 
     def build_commands(self, src: Path, out_dir: Path) -> Sequence[Sequence[str]]:
-        return [self.compile_argv(src, out_dir, None)]
+        return [self.compile_argv(src, out_dir)]
 
     def build(self, src: Path, out_dir: Path, run: CommandRunner, timeout_s: float) -> BuildOutput:
-        includes = leading_includes(src.read_text(encoding="utf-8", errors="replace")) if self.use_pch else ()
-        pch = pch_dir(includes) if includes else None
-        res = run(self.compile_argv(src, out_dir, pch), out_dir, timeout_s)
+        text = src.read_text(encoding="utf-8", errors="replace")
+        includes = leading_includes(text) if self.use_pch else ()
+        instances = INSTANCES_LINKED in text.split("\n")
+        res = run(self.compile_argv(src, out_dir, includes, instances), out_dir, timeout_s)
         if res.timed_out:
             return BuildOutput(False, f"compilation timed out after {timeout_s:.0f} s", res.seconds)
         if res.exit_code != 0:
@@ -237,10 +285,13 @@ class Cpp(Language):
 @functools.cache
 def _fast_linker() -> list[str]:
     """mold, else gold: a C++ test program links in ~12 ms with mold, ~20 ms with gold, ~45 ms
-    with the default bfd (of a ~100 ms build); the executable is the same."""
-    for linker in ("mold", "gold"):
-        if shutil.which(f"ld.{linker}"):
-            return [f"-fuse-ld={linker}"]
+    with the default bfd (of a ~100 ms build); the executable is the same. mold runs in one
+    thread of its own process: every core already runs a build or a test, and its threads and
+    background child cost ~25% more CPU for nothing."""
+    if shutil.which("ld.mold"):
+        return ["-fuse-ld=mold", "-Wl,--no-fork,--no-threads"]
+    if shutil.which("ld.gold"):
+        return ["-fuse-ld=gold"]
     return []
 
 
