@@ -202,6 +202,38 @@ def test_cpp_programs_with_reordered_headers_build_and_run_together(tmp_path):
     assert _members_built_together(cache, "cpp") == 3
 
 
+class _RecordingExecutor(Executor):
+    """Records, for each job sent, whether it is a shared build and what its worker still had."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.sends: list[tuple[bool, list[bool]]] = []
+
+    def _send(self, w, job) -> None:
+        self.sends.append((bool(job.members), [bool(j.members) for j in w.inflight.values()]))
+        super()._send(w, job)
+
+
+@pytest.mark.toolchain
+def test_shared_builds_never_wait_behind_other_work_nor_hold_work_behind_them(tmp_path):
+    # (a build queued behind a test that loops to its time limit waited for it, with its
+    # programs, while the other worker ran dry)
+    heads = ["#include <vector>\n#include <assert.h>\n", "#include <string>\n#include <vector>\n#include <assert.h>\n"]
+    reqs = [
+        _req(head + CPP_TOTAL.replace("s += x", f"s += x * {k} / {k}") + CPP_TESTS + TRAILER, "cpp")
+        for head in heads
+        for k in range(1, 9)
+    ]
+    with _RecordingExecutor(cache_dir=tmp_path, workers=2) as ex:
+        results = list(ex.run(reqs))
+    assert sum(r.verdict is Verdict.PASSED for r in results) == 16
+    builds = [behind for shared, behind in ex.sends if shared]
+    assert len(builds) == 2 and builds == [[], []]
+    assert not any(True in behind for _, behind in ex.sends)
+    # the runs themselves are still queued behind each other (no worker waits for the harness)
+    assert any(behind for shared, behind in ex.sends if not shared)
+
+
 def test_messages_name_the_programs_own_file_and_lines():
     shared = "thread 'slmbench_member_3::tests::t' panicked at /tmp/x/staging/shared.ab/main.rs:229:15:"
     assert program_relative(shared, "main.rs", 200) == "thread 'tests::t' panicked at main.rs:29:15:"

@@ -259,9 +259,11 @@ class Executor:
             for w in self._pool:
                 sel.register(w.res_r, selectors.EVENT_READ, w)
             while True:
-                # keep every worker fed: a job each, then more queued behind it, but only while
-                # there is work for all (near the end a job queued behind a long run would wait
-                # for it while another worker sits idle)
+                # Keep every worker fed: a job each, then more queued behind it, so that a worker
+                # never waits for the harness. A job queued behind another waits for it however
+                # long it runs (a test looping to its time limit) while another worker may run
+                # dry: so never at the end of the work, and never a shared build (it holds many
+                # programs) or anything behind one.
                 for depth in range(1, PREFETCH + 1):
                     for w in list(self._pool):
                         while w.alive and len(w.inflight) < depth:
@@ -269,6 +271,9 @@ class Executor:
                                 break
                             job = next_job()
                             if job is None:
+                                break
+                            if depth > 1 and (job.members or any(j.members for j in w.inflight.values())):
+                                queue.appendleft(job)
                                 break
                             self._send(w, job)
                 while pending_dupes:
