@@ -5,8 +5,9 @@ and MultiPL-E wrong bodies (php, rb), assembled by our tasks.
 
 - ours: ``Executor`` with a fresh, empty build cache (every program is compiled: no reuse of
   earlier runs), warm workers, our runners (warm javac, precompiled headers, prebuilt crates,
-  shared Go build cache, up to 64 C++ or 16 Rust programs per compiler run). Toolchain set-up that happens once per machine (building the headers,
-  crates, Java support classes) is done before timing and reported as ``setup_s``.
+  shared Go build cache, up to 64 C++ or 16 Rust programs per compiler run). Toolchain set-up
+  that happens once per machine (building the headers, the std::vector instances, crates, Java
+  support classes) is done before timing and reported as ``setup_s``.
 - naive: what MultiPL-E's containers do: per program a fresh temp dir and one subprocess that
   compiles and runs it (``g++ && ./a.out``, ``javac && java -ea``, ``go test``, a cargo project
   with the crates prebuilt in a target dir kept between programs as the BigCode harness keeps
@@ -21,10 +22,10 @@ MultiPL-E's evaluators (``javac`` then ``java`` as two runs, each with its own l
 is not charged to it: the baseline's ``./a.out``, ``java`` and Go's test binary (``go test
 -timeout``) get the whole limit. Cargo compiles and runs in one command that has no such limit,
 so a Rust program's compile counts against its limit (in the baseline's favour). Programs that
-ran out of time are counted per side (``timed_out``). Starting our workers is paid
-once per run and reported apart (``worker_startup_s``). The two sides take turns running all the
-programs (``--passes`` each, ours/naive/naive/ours...), so that other work on a shared machine
-weighs on both; each of our passes starts from an empty build cache.
+ran out of time are counted per side (``timed_out``). Starting our workers is paid once per run
+and reported apart (``worker_startup_s``). The two sides take turns running all the programs
+(``--passes`` each, ours/naive/naive/ours...), so that other work on a shared machine weighs on
+both; each of our passes starts from an empty build cache.
 
 Prints one JSON line: per language samples/s of both, the ratio, whether the target is met
 (>= 3x for C++, Java, Go and Rust; >= 1x for the interpreted languages), and each pass's seconds.

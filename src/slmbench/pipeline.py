@@ -347,12 +347,7 @@ def _execute(
     if executor is None:
         from slmbench.execution.pool import Executor
 
-        executor = Executor(
-            workers=spec.execution.workers,
-            sandbox=spec.execution.sandbox,
-            dedupe=spec.execution.dedupe,
-            shared_builds=spec.execution.shared_builds,
-        )
+        executor = Executor(**spec.execution.executor_options())
     stage = reporter.stage(f"execute {spec.task}", len(requests))
     done = 0
     try:

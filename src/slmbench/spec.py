@@ -48,6 +48,10 @@ class ExecSpec(_Frozen):
         True, description="compile many C++/Rust programs per compiler run (each still runs alone)"
     )
 
+    def executor_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``Executor`` that this spec sets."""
+        return self.model_dump(include={"workers", "sandbox", "dedupe", "shared_builds"})
+
     def verdict_settings(self) -> dict[str, Any]:
         """The settings a verdict depends on: stored verdicts made under others are stale
         (workers, dedupe and shared_builds only change the speed)."""

@@ -488,8 +488,7 @@ class _LazyExecutor:
         if self._real is None:
             from slmbench.execution.pool import Executor
 
-            e = self._execution
-            self._real = Executor(workers=e.workers, sandbox=e.sandbox, dedupe=e.dedupe, shared_builds=e.shared_builds)
+            self._real = Executor(**self._execution.executor_options())
             self._real.__enter__()
         return self._real.run(requests)
 

@@ -128,9 +128,15 @@ def _leading_include_lines(source: str) -> list[tuple[int, str]]:
     return found
 
 
+def _system_headers(includes: tuple[str, ...]) -> list[str] | None:
+    """The header names of ``#include <...>`` lines; None when a line includes anything else."""
+    found = [_SYSTEM_INCLUDE.match(line) for line in includes]
+    return [m.group(1) for m in found if m] if all(found) else None
+
+
 def extern_vectors(includes: tuple[str, ...]) -> tuple[str, ...]:
     """The element types whose std::vector these includes declare and instances_dir() holds."""
-    names = {m.group(1) for m in map(_SYSTEM_INCLUDE.match, includes) if m}
+    names = set(_system_headers(includes) or ())
     everything = "bits/stdc++.h" in names
     if not (everything or "vector" in names):
         return ()
@@ -202,10 +208,9 @@ class Cpp(Language):
         includes = leading_includes(program)
         if not (self.use_pch and includes and program.endswith(TRAILER)):
             return None
-        headers = [_SYSTEM_INCLUDE.match(line) for line in includes]
-        if not all(headers):
+        names = _system_headers(includes)
+        if names is None:
             return None  # a file beside the program, or a path: never preprocessed ahead
-        names = [h.group(1) for h in headers if h]
         if any("/" in name for name in names):
             return "\n".join(includes)
         # The standard's headers may be included in any order, each declaring the same; so
@@ -224,8 +229,9 @@ class Cpp(Language):
     def shared_source(self, programs: Sequence[str]) -> SharedSource:
         includes = leading_includes(programs[0])
         parts = [*includes, *SHARED_HEAD.strip("\n").split("\n")]
-        if extern_vectors(includes):
-            parts += [INSTANCES_LINKED, *(f"extern template class std::vector<{t}>;" for t in extern_vectors(includes))]
+        elements = extern_vectors(includes)
+        if elements:
+            parts += [INSTANCES_LINKED, *(f"extern template class std::vector<{t}>;" for t in elements)]
         lines: list[tuple[int, int]] = []
         for i, program in enumerate(programs):
             body = program[: -len(TRAILER)].split("\n")
