@@ -25,9 +25,14 @@ want_pkg golang-go go
 want_pkg golang-github-stretchr-testify-dev
 want_pkg rustc rustc
 want_pkg cargo cargo
+# the crates' default features are packages of their own (regex's pulls aho-corasick and
+# memchr), which --no-install-recommends would leave out
 want_pkg librust-rand-dev
+want_pkg librust-rand+default-dev
 want_pkg librust-regex-dev
+want_pkg librust-regex+default-dev
 want_pkg librust-md5-dev
+want_pkg librust-md5+default-dev
 want_pkg php-cli php
 want_pkg ruby ruby
 want_pkg bc bc

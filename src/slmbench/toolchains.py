@@ -72,20 +72,34 @@ def command_check(name: str, argv: Sequence[str], install: str, env: dict[str, s
     return Check(name, probe, install)
 
 
-def _print_exec_helper(console) -> None:
-    # not a requirement: without it exec'ed programs are forked from the worker, ~1.3 ms slower
+def _print_native_helpers(console) -> None:
+    # not requirements: without them the worker forks the samples itself, a little slower
     from slmbench.execution.spawner import helper_path
+    from slmbench.execution.zygote import library_path
 
-    path = helper_path()
-    if path is not None:
-        console.print(f"exec helper: {path} (exec'ed programs start without a fork of the worker)")
-    else:
-        console.print(
-            "exec helper: not available, exec'ed programs are forked from the worker (~1.3 ms more each); "
-            "a C compiler builds it: apt-get install -y gcc libc6-dev",
-            markup=False,
-            highlight=False,
-        )
+    helpers = [
+        (
+            "exec helper",
+            helper_path(),
+            "exec'ed programs start without a fork of the worker",
+            "exec'ed programs are forked from the worker (~1.3 ms more each)",
+        ),
+        (
+            "zygote",
+            library_path(),
+            "inline Python samples are forked by a C loop, not the worker",
+            "the worker forks inline Python samples itself (~0.3 ms more each)",
+        ),
+    ]
+    for name, path, using, without in helpers:
+        if path is not None:
+            console.print(f"{name}: {path} ({using})", markup=False, highlight=False)
+        else:
+            console.print(
+                f"{name}: not available, {without}; a C compiler builds it: apt-get install -y gcc libc6-dev",
+                markup=False,
+                highlight=False,
+            )
 
 
 def language_status(name: str) -> list[Status]:
@@ -151,7 +165,7 @@ def doctor(console=None, languages: Sequence[str] | None = None) -> bool:
                 "" if s.ok else s.install,
             )
     console.print(table)
-    _print_exec_helper(console)
+    _print_native_helpers(console)
     if all_ok:
         console.print("every language toolchain is installed")
     else:

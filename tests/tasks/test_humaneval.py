@@ -10,7 +10,7 @@ import pytest
 
 from slmbench.data import DataSource, sha256_file
 from slmbench.errors import UserError
-from slmbench.execution.languages.python import split_guarded
+from slmbench.execution.inline import split_guarded
 from slmbench.tasks import TASKS, create_task
 from slmbench.tasks import humaneval as he_module
 from slmbench.tasks.base import truncate_at_stop

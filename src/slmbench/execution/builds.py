@@ -21,8 +21,9 @@ from typing import Any
 
 from slmbench.execution import sandbox
 from slmbench.execution.cache import BuildCache, runner_fingerprint
+from slmbench.execution.channel import TOKEN_ENV
 from slmbench.execution.judging import judge_outcome, result_record
-from slmbench.execution.languages.base import MEMBER_PREFIX, TOKEN_ENV, BuildOutput, CommandResult, Language
+from slmbench.execution.languages.base import MEMBER_PREFIX, BuildOutput, CommandResult, Language
 from slmbench.execution.spawner import helper_path
 from slmbench.types import ExecLimits, Verdict
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from slmbench.execution import sandbox
-from slmbench.execution.languages import python as py
+from slmbench.execution import inline, sandbox
 from slmbench.execution.languages.base import Language, Outcome, first_error_line
 from slmbench.types import ExecLimits, Verdict
 
@@ -31,12 +30,12 @@ def judge_inline(obs: sandbox.Observation, token: str, limits: ExecLimits) -> di
     if _timed_out(obs, limits):
         return result_record(Verdict.TIMEOUT, _timeout_message(obs, limits), **common)
     record = obs.result
-    if obs.exit_code == 0 and record == py.PASSED + token.encode():
+    if obs.exit_code == 0 and record == inline.PASSED + token.encode():
         return result_record(Verdict.PASSED, "", **common)
     kind, text = record[:1], record[1:].decode(errors="replace")
-    if kind == py.SYNTAX:
+    if kind == inline.SYNTAX:
         return result_record(Verdict.ERROR, text, **common)
-    if kind in (py.EXCEPTION, py.EXITED) and obs.exit_code == 1:
+    if kind in (inline.EXCEPTION, inline.EXITED) and obs.exit_code == 1:
         return result_record(Verdict.FAILED, text, **common)
     if obs.signal is not None:
         return result_record(Verdict.ERROR, f"killed by {_signame(obs.signal)}", **common)

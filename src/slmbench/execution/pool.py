@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import itertools
 import json
 import os
 import selectors
@@ -37,11 +38,15 @@ from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
 from slmbench.execution.gathering import Gatherer
 from slmbench.execution.worker import read_frame, write_frame
-from slmbench.types import ExecRequest, ExecResult, Verdict
+from slmbench.execution.zygote import library_path as zygote_library
+from slmbench.types import ExecLimits, ExecRequest, ExecResult, Verdict
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # a whole request fits: the harness never blocks on a busy worker
 PREFETCH = 2  # requests queued per worker, so a worker never waits for the harness
+# Reads ask for at most this much: os.read allocates what it asks for, and above glibc's mmap
+# threshold (128 KiB) that is an mmap and a munmap per read (~9 us, against 0.6 us).
+READ_SIZE = 64 * 1024
 
 START_TIMEOUT_S = 180.0  # generous: a worker starts in ~0.1 s, but machines get overloaded
 MAX_ATTEMPTS = 2  # a request whose worker died is retried once on a fresh worker
@@ -87,6 +92,7 @@ class Executor:
         cache_dir: Path | str | None = None,
         progress: Progress | bool | None = None,
         shared_builds: bool = True,
+        pin_cpus: bool = True,
     ) -> None:
         if sandbox not in sb.LEVELS:
             raise UserError(f"unknown sandbox level {sandbox!r}", hint=f"use one of: {', '.join(sb.LEVELS)}")
@@ -105,12 +111,19 @@ class Executor:
         # compile several distinct programs in one compiler run where the language can (much
         # faster; each still runs alone): see Language.shared_build_limit
         self.shared_builds = shared_builds
+        # Each worker's inline Python samples run on one CPU, the workers' CPUs taken in turn
+        # (zygote.py says why); off, they run wherever the scheduler puts them.
+        cpus = sorted(os.sched_getaffinity(0))
+        self._cpus = cpus if pin_cpus and len(cpus) > 1 else []
+        self._launched = 0
+        self._inline: tuple[str, str] | None = None  # the inline language a run started with
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self.progress = progress
         self._pool: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._pool)
         self._next_id = 0
         self._lang_paths: dict[str, str] = {}
+        self._limits_json: dict[ExecLimits, dict[str, Any]] = {}  # requests mostly share a few
         self._languages: dict[str, Any] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -129,7 +142,9 @@ class Executor:
         self._ensure_workers()
         return dict(self._pool[0].info)
 
-    def _ensure_workers(self) -> None:
+    def _ensure_workers(self, language: str | None = None) -> None:
+        if language is not None and self._inline is None:
+            self._inline = self._inline_language(language)
         self._pool[:] = [w for w in self._pool if w.alive]
         # all started first, then greeted: they set themselves up side by side
         starting = [self._launch() for _ in range(self.workers - len(self._pool))]
@@ -175,6 +190,12 @@ class Executor:
             "--toolchain-dir",
             str(default_cache_root().resolve()),
         ]
+        library = zygote_library()
+        if library is not None:
+            cmd += ["--zygote", library]
+        if self._cpus:
+            cmd += ["--cpu", str(self._cpus[self._launched % len(self._cpus)])]
+        self._launched += 1
         if self.sandbox == "bwrap":
             cmd = _bwrap_prefix(self.cache_dir.resolve()) + cmd
         # Without preexec_fn/start_new_session, subprocess uses vfork/posix_spawn: starting a
@@ -192,7 +213,8 @@ class Executor:
         w = _Worker(proc=proc, req_w=req_w, res_r=res_r)
         # The host pid of the process we started names the worker's private sandbox uid (the
         # worker may not see its host pid: inside bubblewrap it is PID 2).
-        write_frame(req_w, {"host_pid": proc.pid})
+        # With ``inline``, the worker starts its zygote before it greets us (worker.py).
+        write_frame(req_w, {"host_pid": proc.pid, "inline": self._inline})
         return w
 
     def _greet(self, w: _Worker) -> None:
@@ -216,7 +238,11 @@ class Executor:
             finish()
 
     def _run(self, requests: Iterator[ExecRequest], report: Progress) -> Iterator[ExecResult]:
-        self._ensure_workers()
+        first = next(requests, None)
+        if first is None:
+            return
+        requests = itertools.chain([first], requests)
+        self._ensure_workers(first.language)
         queue: deque[_Job] = deque()
         waiting: dict[Any, list[ExecRequest]] = {}  # dedupe key in flight -> duplicates
         done: dict[Any, ExecResult] = {}
@@ -364,7 +390,7 @@ class Executor:
             "id": job.id,
             "language": req.language,
             "language_path": self._language_path(req.language),
-            "limits": dataclasses.asdict(req.limits),
+            "limits": self._limits_record(req.limits),
         }
         if job.members:
             msg.update(op="build", programs=[m.request.program for m in job.members])
@@ -376,9 +402,15 @@ class Executor:
             w.alive = False
         w.inflight[job.id] = job
 
+    def _limits_record(self, limits: ExecLimits) -> dict[str, Any]:
+        record = self._limits_json.get(limits)
+        if record is None:
+            record = self._limits_json[limits] = dataclasses.asdict(limits)
+        return record
+
     def _receive(self, w: _Worker) -> list[dict[str, Any]]:
         try:
-            chunk = os.read(w.res_r, 1 << 20)
+            chunk = os.read(w.res_r, READ_SIZE)
         except OSError:
             chunk = b""
         if not chunk:
@@ -393,6 +425,16 @@ class Executor:
             out.append(json.loads(bytes(w.buf[4 : 4 + size])))
             del w.buf[: 4 + size]
         return out
+
+    def _inline_language(self, name: str) -> tuple[str, str] | None:
+        """(name, path) of an inline language (Python), else None."""
+        from slmbench.execution.languages import LANGUAGES
+
+        try:
+            inline = LANGUAGES.get(name).inline
+        except UserError:
+            return None  # reported with its requests
+        return (name, self._language_path(name)) if inline else None
 
     def _language_path(self, name: str) -> str:
         path = self._lang_paths.get(name)
@@ -453,13 +495,13 @@ def _read_with_timeout(fd: int, timeout: float) -> dict[str, Any] | None:
 def _worker_env() -> dict[str, str]:
     # Workers inherit nothing secret from the harness (inline Python samples are forks of a
     # worker); only what is needed to find the interpreter and this package.
-    package_root = str(Path(__file__).resolve().parents[2])  # found even if installed by an import hook
-    paths = [package_root, *(os.path.abspath(p or os.curdir) for p in sys.path)]
     env = {
         "PATH": os.environ.get("PATH", sb.SAFE_PATH),
-        "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in paths if os.path.isdir(p))),
+        "PYTHONPATH": sb.import_path(),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # as in the zygote (zygote.py): samples a worker forks itself hash as every other does
+        "PYTHONHASHSEED": "0",
     }
     # where the shared toolchain cache lives (slmbench.toolchains); not secrets
     for name in ("HOME", "SLMBENCH_CACHE", "XDG_CACHE_HOME"):

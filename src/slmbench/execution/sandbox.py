@@ -32,7 +32,7 @@ import functools
 import math
 import os
 import resource
-import selectors
+import select
 import signal
 import sys
 import time
@@ -292,6 +292,15 @@ def exposed_paths() -> list[str]:
     return sorted(p for p in paths if os.path.isdir(p) and _may_expose(p))
 
 
+def import_path() -> str:
+    """PYTHONPATH for a fresh interpreter of ours (a worker, a zygote) started with ``-S``: this
+    package's root first (found even if installed by an import hook), then this process's own
+    resolved import path, so that it imports the same packages (numpy included)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, *(os.path.abspath(p or os.curdir) for p in sys.path)]
+    return os.pathsep.join(dict.fromkeys(p for p in paths if os.path.isdir(p)))
+
+
 def _may_expose(path: str) -> bool:
     """Never bind back a shared writable place or the home itself, nor a directory holding one:
     that would undo its private tmpfs (a script in /tmp puts /tmp on sys.path, ``python -m``
@@ -515,27 +524,29 @@ class Child:
         self.pid = pid
         self.uid = uid if sweep_uid else None
         self.cpu_budget = cpu
-        self._fds = {"stdout": out_r, "stderr": err_r, "result": res_r}
+        self._fds = (out_r, err_r, res_r)  # stdout, stderr, result
 
     # ---- monitoring ------------------------------------------------------------------
     def wait(self) -> Observation:
         limits = self.limits
         cap = limits.max_output_bytes
-        bufs = {"stdout": bytearray(), "stderr": bytearray(), "result": bytearray()}
-        caps = {"stdout": cap, "stderr": cap, "result": RESULT_CAP}
-        truncated = False
-        sel = selectors.PollSelector()  # no epoll fd to create per sample
-        for name, fd in self._fds.items():
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ, name)
-        pidfd = os.pidfd_open(self.pid)
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
+        # stdout, stderr, result: one read per readiness event (blocking fds, so no fcntl to set
+        # them otherwise; poll says a read will not block), at most ``caps`` kept
+        bufs = (bytearray(), bytearray(), bytearray())
+        caps = (cap, cap, RESULT_CAP)
+        slots = dict(zip(self._fds, range(3), strict=True))
+        open_fds = set(self._fds)  # not at EOF yet
+        poller = select.poll()
+        for fd in self._fds:
+            poller.register(fd, select.POLLIN)
+        pidfd = os.pidfd_open(self.pid)  # readable once the child ended
+        poller.register(pidfd, select.POLLIN)
         wall = limits.wall_s
         deadline = self.start + wall
         # CPU-bound children get more wall time (see below), up to this: RLIMIT_CPU ends them
         # long before on anything but a machine that gives them under a tenth of a core.
         hard_deadline = self.start + max(10 * wall, wall + 10 * limits.timeout_s)
-        wall_killed = cpu_killed = False
+        wall_killed = cpu_killed = truncated = False
         exited = False
         # The CPU of *all* the sample's processes counts (a fork bomb's children each stay
         # under RLIMIT_CPU): checked every CPU_CHECK_S through its private uid.
@@ -558,34 +569,33 @@ class Child:
                         wall_killed = True
                         self._kill_group()
                         break
-                for key, _ in sel.select(max(0.0, min(deadline, next_cpu_check) - now)):
-                    name = key.data
-                    if name == "exit":
+                timeout_ms = math.ceil(max(0.0, min(deadline, next_cpu_check) - now) * 1000)
+                for fd, _ in poller.poll(timeout_ms):
+                    if fd == pidfd:
                         exited = True
-                        continue
-                    truncated |= _drain(key.fd, bufs[name], caps[name], sel)
+                    else:
+                        truncated |= _read_into(fd, bufs[slots[fd]], caps[slots[fd]], poller, open_fds)
             # the child is gone (or killed): reap it, then everything it left behind
             _, status, rusage = os.wait4(self.pid, 0)
             wall_s = time.monotonic() - self.start
             self._kill_all()
             # remaining output: writers are dead now, so EOF comes quickly
+            poller.unregister(pidfd)
             end = time.monotonic() + 1.0
-            while sel.get_map() and len(sel.get_map()) > 1 and time.monotonic() < end:
-                for key, _ in sel.select(0.1):
-                    if key.data != "exit":
-                        truncated |= _drain(key.fd, bufs[key.data], caps[key.data], sel)
+            while open_fds and time.monotonic() < end:
+                for fd, _ in poller.poll(100):
+                    truncated |= _read_into(fd, bufs[slots[fd]], caps[slots[fd]], poller, open_fds)
         finally:
-            sel.close()
-            for fd in (*self._fds.values(), pidfd):
+            for fd in (*self._fds, pidfd):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         return Observation(
             exit_code=os.waitstatus_to_exitcode(status),
-            stdout=bytes(bufs["stdout"]),
-            stderr=bytes(bufs["stderr"]),
-            result=bytes(bufs["result"]),
+            stdout=bytes(bufs[0]),
+            stderr=bytes(bufs[1]),
+            result=bytes(bufs[2]),
             cpu_s=rusage.ru_utime + rusage.ru_stime,
             wall_s=wall_s,
             wall_killed=wall_killed,
@@ -655,8 +665,14 @@ def _uid_cpu_seconds(uid: int) -> float:
 
 
 def _uid_has_processes(uid: int) -> bool:
-    # Inside our PID namespace /proc lists only this worker's processes: a cheap check that
-    # saves the helper fork in the common case (nothing escaped).
+    # In our PID namespace every process a sample leaves behind becomes our child (we are PID 1
+    # or a child subreaper), or a descendant of one: with no child of the uid, nothing is left
+    # (a small file read and a stat per child, in the common case).
+    children = _children()
+    if children is not None and all(_uid_of(pid) != uid for pid in children):
+        return False
+    # Inside our PID namespace /proc lists only this worker's processes: still cheaper than the
+    # helper fork.
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -665,6 +681,28 @@ def _uid_has_processes(uid: int) -> bool:
             except OSError:
                 continue
     return False
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _children() -> set[int] | None:
+    """This thread's children, or None where the kernel does not list them."""
+    try:
+        fd = os.open("/proc/thread-self/children", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = b""
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    finally:
+        os.close(fd)
+    return {int(pid) for pid in data.split()}
 
 
 def _kill_uid(uid: int) -> None:
@@ -697,24 +735,21 @@ def _reap() -> None:
             return
 
 
-def _drain(fd: int, buf: bytearray, cap: int, sel: selectors.BaseSelector) -> bool:
-    """Read what is there; keep at most ``cap`` bytes, discard the rest (never buffer unbounded)."""
-    truncated = False
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            return truncated
-        except OSError:
-            chunk = b""
-        if not chunk:
-            sel.unregister(fd)
-            return truncated
-        room = cap - len(buf)
-        if room > 0:
-            buf += chunk[:room]
-        if len(chunk) > room:
-            truncated = True
+def _read_into(fd: int, buf: bytearray, cap: int, poller: select.poll, open_fds: set[int]) -> bool:
+    """One read from a readable ``fd``: keep at most ``cap`` bytes in ``buf`` and discard the
+    rest (never buffer unbounded); at EOF, stop polling it. Whether anything was discarded."""
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        chunk = b""
+    if not chunk:
+        poller.unregister(fd)
+        open_fds.discard(fd)
+        return False
+    room = cap - len(buf)
+    if room > 0:
+        buf += chunk[:room]
+    return len(chunk) > room
 
 
 def _busy_fraction(pid: int, elapsed: float) -> float:

@@ -2,8 +2,9 @@
 
 Started fresh by the Executor (never forked from the harness, which may hold a model),
 it sets up its isolation once (namespaces, see sandbox.py), then loops: read a request frame,
-fork one sandboxed child for it, judge, write a result frame. Python runs inline in the
-child; other languages are built once per distinct program (shared build cache) and exec'ed.
+start one sandboxed child for it, judge, write a result frame. Python runs inline in the
+child, which the worker's zygote forks (zygote.py); other languages are built once per
+distinct program (shared build cache) and exec'ed.
 
 Frames on the pipes: 4-byte big-endian length + UTF-8 JSON.
 """
@@ -11,34 +12,38 @@ Frames on the pipes: 4-byte big-endian length + UTF-8 JSON.
 from __future__ import annotations
 
 import gc
-import getopt
 import importlib
 import json
+import marshal
 import os
 import random
 import signal
 import struct
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slmbench.execution import sandbox
+from slmbench.execution import inline, sandbox
 from slmbench.execution.judging import judge_inline, result_record
-from slmbench.execution.languages import python as py
 from slmbench.execution.languages.base import Language
+from slmbench.execution.zygote import CLEAR_SHM, MAKE_DIR, Sample, Zygote, ZygoteDied
 from slmbench.types import ExecLimits, Verdict
 
-# Imported once here so that samples importing them pay nothing (the child is a fork). Each
-# module the worker holds also makes every fork dearer (a C extension adds five memory mappings,
-# ~10 us per fork and exit), so only what benchmark programs commonly import is here (measured
-# on HumanEval and MBPP: typing, math, re, collections, heapq, itertools, random, copy, string,
-# ...); hashlib, decimal, datetime, statistics and friends are imported by the few that use them.
+# Imported once by the zygote (and by a worker that forks its samples itself) so that samples
+# importing them pay nothing (the child is a fork). Each module held also makes every fork
+# dearer (a C extension adds five memory mappings, ~5 us per fork and exit; a megabyte of
+# objects ~25 us), so only what benchmark programs commonly import is here (counted in the
+# programs of HumanEval, MBPP, HumanEval+, MBPP+ and published generations of real models:
+# typing, re, math, collections, heapq, itertools, random, copy, string, ...), and what a
+# failing sample needs (traceback). hashlib, decimal, datetime, dataclasses (it brings inspect,
+# a megabyte) and friends are imported by the few that use them.
 PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
-    "random", "operator", "copy", "traceback", "types", "dataclasses", "enum",
+    "random", "operator", "copy", "traceback", "types", "enum",
 )  # fmt: skip
 
 
@@ -73,9 +78,19 @@ def read_frame(fd: int) -> Any | None:
 
 # ---- the worker -----------------------------------------------------------------------
 class Worker:
-    def __init__(self, isolation: sandbox.Isolation, cache_root: Path) -> None:
+    def __init__(
+        self, isolation: sandbox.Isolation, cache_root: Path, zygote_library: str | None = None, cpu: int | None = None
+    ) -> None:
         self.isolation = isolation
         self.cache_root = cache_root
+        # inline Python samples are forked by a zygote where the library was built (zygote.py)
+        self.zygote_library = zygote_library
+        self.cpu = cpu
+        self._forking = False  # prepared to fork inline samples itself (prepare_forking)
+        self.compile = Compiler()
+        self._limits: dict[tuple, ExecLimits] = {}  # requests mostly share a few
+        self.zygote: Zygote | None = None  # started on the first inline sample
+        self._zygote_for: tuple[dict[str, str], str] | None = None
         self._built: Any = None  # builds.BuiltRunner, made on the first built-language request
         if isolation.private_tmp:
             os.makedirs(sandbox.WORK_ROOT, mode=0o755, exist_ok=True)
@@ -93,6 +108,8 @@ class Worker:
         self.inline_env: sandbox.PreparedEnvironment | None = None
 
     def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
         if not self.isolation.private_tmp:
             _remove_tree(self.work_root)
 
@@ -107,12 +124,16 @@ class Worker:
         return lang
 
     def execute(self, msg: Mapping[str, Any]) -> dict[str, Any]:
-        limits = ExecLimits(**msg["limits"])
+        limits = self._limits_of(msg["limits"])
         try:
             lang = self.language(msg["language"], msg["language_path"])
         except Exception as exc:  # noqa: BLE001 - reported as this request's error
             return result_record(Verdict.ERROR, f"cannot load language {msg['language']!r}: {exc}")
         self.count += 1
+        if lang.inline and not msg.get("extra_files"):
+            out = self._run_in_zygote(lang, msg["program"], limits, msg.get("stdin", ""))
+            if out is not None:
+                return out
         work = self._make_work_dir()
         try:
             extra = dict(msg.get("extra_files") or {})
@@ -132,6 +153,13 @@ class Worker:
                 _remove_tree(work)
             if self.isolation.private_shm:
                 sandbox.clear_shared_memory()
+
+    def _limits_of(self, record: Mapping[str, Any]) -> ExecLimits:
+        key = tuple(record.items())
+        limits = self._limits.get(key)
+        if limits is None:
+            limits = self._limits[key] = ExecLimits(**record)
+        return limits
 
     def build_shared(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         """A shared build (see builds.BuiltRunner.build_shared): no sample runs here; the
@@ -167,24 +195,67 @@ class Worker:
             except FileExistsError:
                 return sandbox.prepare_work_dir(self.work_root, f"s{self.count}", uid)
 
-    def _inline_environment(self, lang: Language, work: str) -> sandbox.PreparedEnvironment | dict[str, str]:
-        env = sandbox.sample_environment(work, lang.environment())
-        if work != self.sample_dir:
-            return env
+    def _inline_environment(self, env: dict[str, str]) -> sandbox.PreparedEnvironment:
         if self.inline_env is None or self.inline_env.env != env:
             self.inline_env = sandbox.PreparedEnvironment(env)
         return self.inline_env
 
-    # ---- python, in the forked child ------------------------------------------------
-    def _run_inline(self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str) -> dict[str, Any]:
-        # not written to disk: the child has the text (fork) and feeds linecache itself
+    # ---- python, compiled here, run in a child of the zygote (or of this process) ------------
+    def _run_in_zygote(self, lang: Any, program: str, limits: ExecLimits, stdin: str) -> dict[str, Any] | None:
+        """The sample run by the zygote, which makes and removes its work dir (the worker's one
+        sample dir); None when it cannot: fork it here."""
+        work = self.sample_dir
         src = os.path.join(work, lang.source_file)
+        env = sandbox.sample_environment(work, lang.environment())
+        zygote = self._zygote(env, src)
+        if zygote is None:
+            return None
+        compiled, warned = self.compile(program, src)
+        if isinstance(compiled, bytes):  # it does not compile: nothing would run
+            return _syntax_error(compiled, warned)
         token = os.urandom(16).hex()
-        env = self._inline_environment(lang, work)
+        code = marshal.dumps(compiled) if compiled is not None else b""
+        sample = Sample(code, program, inline.PASSED + token.encode())
+        tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
+        for attempt in (1, 2):
+            try:
+                obs, leftovers = zygote.run(work, sample, stdin.encode(), limits, self.isolation.sandbox_uid, tidy)
+                break
+            except ZygoteDied as exc:
+                self._tidy(work)  # what the zygote could not
+                if self._lost_zygote(zygote) and exc.started:
+                    return result_record(Verdict.ERROR, f"the sandbox lost its sample: {exc.strerror}")
+                return None
+            except FileExistsError:  # leftovers of a sample before: never reuse them
+                self._tidy(work)
+                if attempt == 2:
+                    return None
+        if leftovers:
+            self._tidy(work)
+        if warned:
+            obs.stderr = warned.encode(errors="replace") + obs.stderr
+        return judge_inline(obs, token, limits)
+
+    def _tidy(self, work: str) -> None:
+        _remove_tree(work)
+        if self.isolation.private_shm:
+            sandbox.clear_shared_memory()
+
+    def _run_inline(self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str) -> dict[str, Any]:
+        """The sample forked here (no zygote, or files to give it)."""
+        src = os.path.join(work, lang.source_file)
+        compiled, warned = self.compile(program, src)
+        if isinstance(compiled, bytes):  # it does not compile: nothing would run
+            return _syntax_error(compiled, warned)
+        token = os.urandom(16).hex()
+        if not self._forking:
+            prepare_forking()
+            self._forking = True
+        env = sandbox.sample_environment(work, lang.environment())
         child = sandbox.Child(
-            lambda: lang.run_inline(program, src, token),
+            lambda: inline.run(program, src, token, compiled),
             work_dir=work,
-            env=env,
+            env=self._inline_environment(env) if work == self.sample_dir else env,
             limits=limits,
             isolation=self.isolation,
             uid=self.isolation.sandbox_uid,
@@ -192,7 +263,89 @@ class Worker:
             reset_signals=False,  # keep Python's own SIGPIPE/SIGXFSZ handling (errors, not kills)
         )
         obs = child.wait()
+        if warned:
+            obs.stderr = warned.encode(errors="replace") + obs.stderr
         return judge_inline(obs, token, limits)
+
+    def start_zygote(self, name: str, path: str) -> None:
+        """Start the zygote for this inline language's samples now, not on the first one."""
+        lang = self.language(name, path)
+        if lang.inline:
+            self._zygote(
+                sandbox.sample_environment(self.sample_dir, lang.environment()),
+                os.path.join(self.sample_dir, lang.source_file),
+            )
+
+    def _zygote(self, env: dict[str, str], source_path: str) -> Zygote | None:
+        """The zygote for samples with this environment and source path, started if need be;
+        None: none can be (no library, or one would not start here)."""
+        if self.zygote_library is None:
+            return None
+        zygote = self.zygote
+        if zygote is not None and zygote.alive and self._zygote_for == (env, source_path):
+            return zygote
+        if zygote is not None:
+            zygote.close()
+        try:
+            self.zygote = Zygote(self.zygote_library, env, PRELOAD, source_path, self.cpu)
+        except OSError:
+            self.zygote = None
+            self.zygote_library = None  # fork the samples here from now on
+            return None
+        self._zygote_for = (env, source_path)
+        return self.zygote
+
+    def _lost_zygote(self, zygote: Zygote) -> bool:
+        """Forget a zygote that died; whether its sample may have run (else: fork it here)."""
+        zygote.close()
+        if self.zygote is zygote:
+            self.zygote = None
+        if zygote.served == 0:  # it never answered: it cannot run here, fork from now on
+            self.zygote_library = None
+            return False
+        return True
+
+
+# Larger programs are compiled in their sample's process, under its limits: the worker's own
+# memory and time stay bounded (CPython compiles ~1 MB of source a second, at ~100x its size
+# in memory at worst).
+COMPILE_LIMIT = 256 * 1024
+
+
+class Compiler:
+    """Compiles programs as their sample's process would (inline.compile_program), with the
+    warnings the compiler gives (SyntaxWarning, ...): they belong on the sample's stderr, not on
+    the worker's. It takes over ``warnings.showwarning`` for the worker's life (one
+    ``catch_warnings`` per program cost ~15 us); what is not a compile's goes to the original."""
+
+    def __init__(self) -> None:
+        self._caught: list[str] | None = None
+        self._show = warnings.showwarning
+        warnings.showwarning = self._showwarning
+
+    def _showwarning(
+        self, message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if self._caught is None:
+            self._show(message, category, filename, lineno, file, line)
+        else:
+            self._caught.append(warnings.formatwarning(message, category, filename, lineno, line))
+
+    def __call__(self, program: str, source_path: str) -> tuple[inline.Compiled | None, str]:
+        """The compiled program (None: too large, its process compiles it) and its warnings."""
+        if len(program) > COMPILE_LIMIT:
+            return None, ""
+        self._caught = caught = []
+        try:
+            return inline.compile_program(program, source_path), "".join(caught)
+        finally:
+            self._caught = None
+
+
+def _syntax_error(record: bytes, warned: str) -> dict[str, Any]:
+    # what a sample's process reports for a program that does not compile (nothing ran)
+    text = record[1:].decode(errors="replace")  # after the SYNTAX kind
+    return result_record(Verdict.ERROR, text, exit_code=1, cpu_s=0.0, wall_s=0.0, stdout="", stderr=warned)
 
 
 def _remove_tree(path: str) -> None:
@@ -211,25 +364,56 @@ class WorkerArgs:
     cache_dir: str
     sandbox: str = "default"
     toolchain_dir: str | None = None  # the shared toolchain cache (slmbench.toolchains)
+    zygote: str | None = None  # the zygote library (zygote.library_path), if built
+    cpu: int | None = None  # the CPU its zygote and samples run on (see pool.py)
 
 
 def parse_args(argv: Sequence[str]) -> WorkerArgs:
-    """The pool's command line. (getopt, not argparse: argparse loads shutil and with it the
-    compression modules into the worker, and so into every sample's fork.)"""
-    options = ["req-fd=", "res-fd=", "cache-dir=", "sandbox=", "toolchain-dir="]
-    try:
-        pairs, rest = getopt.getopt(list(argv), "", options)
-    except getopt.GetoptError as exc:
-        raise SystemExit(f"slmbench.execution.worker: {exc}") from None
-    given = {name.removeprefix("--").replace("-", "_"): value for name, value in pairs}
-    missing = [o.rstrip("=") for o in options[:3] if o.rstrip("=").replace("-", "_") not in given]
-    if rest or missing:
-        raise SystemExit(f"slmbench.execution.worker: unexpected {rest} or missing --{', --'.join(missing)}")
+    """The pool's command line: ``--name value`` pairs. (Not argparse, which loads shutil and the
+    compression modules, nor getopt, which loads gettext: ~10 ms of each worker's start.)"""
+    names = {"req-fd", "res-fd", "cache-dir", "sandbox", "toolchain-dir", "zygote", "cpu"}
+    given: dict[str, str] = {}
+    if len(argv) % 2:
+        raise SystemExit(f"slmbench.execution.worker: expected --name value pairs, got {list(argv)}")
+    for name, value in zip(argv[::2], argv[1::2], strict=True):
+        if not name.startswith("--") or name[2:] not in names:
+            raise SystemExit(f"slmbench.execution.worker: unknown option {name!r}")
+        given[name[2:].replace("-", "_")] = value
+    missing = [n for n in ("req_fd", "res_fd", "cache_dir") if n not in given]
+    if missing:
+        raise SystemExit(f"slmbench.execution.worker: missing --{', --'.join(m.replace('_', '-') for m in missing)}")
     if given.get("sandbox", "default") not in sandbox.LEVELS:
         raise SystemExit(f"slmbench.execution.worker: --sandbox must be one of {', '.join(sandbox.LEVELS)}")
-    return WorkerArgs(
-        req_fd=int(given.pop("req_fd")), res_fd=int(given.pop("res_fd")), cache_dir=given.pop("cache_dir"), **given
-    )
+    try:
+        numbers = {n: int(given.pop(n)) for n in ("req_fd", "res_fd", "cpu") if n in given}
+    except ValueError as exc:
+        raise SystemExit(f"slmbench.execution.worker: {exc}") from None
+    return WorkerArgs(**numbers, **given)  # type: ignore[arg-type]
+
+
+def prepare_forking() -> None:
+    """Make this process the one inline Python samples are forked from (when there is no zygote):
+    what a zygote does at its start (zygote.serve)."""
+    import site
+
+    # Started without site (see pool.py): give samples the builtins an ordinary Python has
+    # (exit, quit, help, copyright, ...), without site's path set-up and .pth hooks.
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    # Samples that use random without seeding it get the same numbers on every run (children
+    # inherit this state: see sandbox.fork).
+    random.seed(0)
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    inline.prepare_worker(PRELOAD)
+    # Everything allocated so far is permanent: the garbage collector of a forked child then
+    # never walks (and so never copies) this process's pages.
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,13 +422,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the work root) must be traversable by the sandbox uid, whatever the harness's umask;
     # each sample's own dir is made 0700 and handed to that uid explicitly.
     os.umask(0o022)
-    # Started without site (see pool.py): give samples the builtins an ordinary Python has
-    # (exit, quit, help, copyright, ...), without site's path set-up and .pth hooks.
-    import site
-
-    site.setquit()
-    site.setcopyright()
-    site.sethelper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness handles Ctrl-C and closes us
     if os.geteuid() == 0:
         # ahead of its samples (which run at 0): a fork bomb cannot starve the one process
@@ -266,20 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = read_frame(args.req_fd) or {}
     isolation = sandbox.enter_worker_namespaces(args.sandbox, keep_paths=keep, host_pid=config.get("host_pid"))
     sandbox.set_no_new_privs()  # inherited by every sample and build
-    # Samples that use random without seeding it get the same numbers on every run (children
-    # inherit this state: see sandbox.fork).
-    random.seed(0)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    py.prepare_worker(PRELOAD)
-    worker = Worker(isolation, cache_root)
-    # Everything allocated so far is permanent: the garbage collector of a forked child then
-    # never walks (and so never copies) the worker's pages.
-    gc.collect()
-    gc.freeze()
+    worker = Worker(isolation, cache_root, args.zygote, args.cpu)
+    if config.get("inline"):  # Python samples are coming: the zygote starts beside us
+        worker.start_zygote(*config["inline"])
     req, res = args.req_fd, args.res_fd
     write_frame(
         res,
@@ -290,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sandbox_uid": isolation.sandbox_uid,
             "private_tmp": isolation.private_tmp,
             "read_only_root": isolation.read_only_root,
+            "zygote": args.zygote is not None,
             "notes": list(isolation.notes),
         },
     )

@@ -36,7 +36,7 @@ from typing import ClassVar
 
 from slmbench.data import DataSource, load_hub_dataset, read_jsonl, require_fields, sha256_file, sha256_rows
 from slmbench.errors import UserError, at
-from slmbench.execution.languages.python import guarded_program
+from slmbench.execution.inline import guarded_program
 from slmbench.tasks.base import CompletionForm, Task
 from slmbench.types import Completion, ExecLimits, ExecRequest, Problem
 

@@ -16,13 +16,6 @@ from typing import ClassVar
 
 from slmbench.types import Verdict
 
-# The result channel: a test program signals "all tests ran" by writing the value of the
-# environment variable TOKEN_ENV (a fresh random nonce per execution) to file descriptor
-# RESULT_FD, which the executor opens as a pipe it reads on the harness side. A program that
-# exits early with status 0 (exit(0) before the tests) never writes it, so it cannot pass.
-RESULT_FD = 3
-TOKEN_ENV = "SLMBENCH_TOKEN"
-
 
 @dataclass(frozen=True)
 class Tool:

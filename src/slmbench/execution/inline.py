@@ -1,0 +1,315 @@
+"""Inline Python: what runs in a sample's process (no interpreter start-up per sample).
+
+The program is compiled by the worker (``compile_program``; it never forks, so the compiler's
+memory costs nothing per sample there) and executed in a sandboxed child (``run``) in a fresh
+``__main__`` module. Only if that returns normally does the child write the result token;
+``exit(0)``/``os._exit(0)`` before the tests end, an exception, or a signal all leave the
+sample not passed. What the program prints never matters.
+
+Verdicts: a program that does not compile is ``error`` (nothing was tested); an
+AssertionError or any other exception while running is ``failed``, with the exception as the
+message; SystemExit of any code is ``failed`` ("exited before the tests finished").
+
+The guard (:func:`guarded_program`): in a plain HumanEval program the solution runs in the
+same namespace and process as its tests, so it can return objects whose ``__eq__`` is always
+True, or patch ``builtins``/stdlib functions the tests use. A task that builds its program
+with ``guarded_program(solution, tests, entry_point)`` gets, when run here, the solution
+executed first, then: trace/profile hooks removed, ``builtins`` and the preloaded stdlib
+modules restored to their pristine state, the tests executed fresh (so ``check`` and its
+helpers are the dataset's), and the candidate wrapped so that what it returns must be plain
+built-in data (exact int, float, str, list, tuple, dict, set, ...; subclasses and numpy
+scalars are converted to it, anything else fails the sample). Run by any other Python (no
+guard), the same text is the ordinary program: solution, tests, ``check(entry_point)``.
+
+This module is imported by the zygote (zygote.py), whose memory every sample's process starts
+from: it imports nothing of slmbench but the result channel's fd number.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import re
+import sys
+import traceback
+import types
+from collections.abc import Callable, Sequence
+from typing import NoReturn, Union
+
+from slmbench.execution.channel import RESULT_FD
+
+# Result-channel record kinds written by the inline child (first byte).
+PASSED = b"P"
+SYNTAX = b"S"
+EXCEPTION = b"X"
+EXITED = b"Q"
+MESSAGE_CAP = 2000
+
+GUARD_BEGIN = "# slmbench-guard: tests for {entry} via {checker} follow"
+GUARD_END = "{checker}({entry})  # slmbench-guard: end"
+# (a pattern, compiled by re on first use: the zygote, which imports this module, never uses it)
+_BEGIN = r"^# slmbench-guard: tests for ([A-Za-z_]\w*) via ([A-Za-z_]\w*) follow$"
+
+# Pristine builtins and preloaded stdlib modules, captured by the worker before any sample ran
+# (see prepare_worker); the guard restores them after the solution ran.
+_PRISTINE: tuple[dict, list[tuple[str, types.ModuleType, dict]]] | None = None
+
+
+def guarded_program(solution: str, tests: str, entry_point: str, checker: str = "check") -> str:
+    """The test program for a HumanEval-style problem, with the guard markers (module doc).
+
+    ``solution`` is the whole code credited to the model (prompt + completion, or its program),
+    ``tests`` the dataset's test code defining ``checker``. Equivalent, for any Python that
+    ignores the markers, to ``solution + tests + checker(entry_point)``."""
+    begin = GUARD_BEGIN.format(entry=entry_point, checker=checker)
+    end = GUARD_END.format(entry=entry_point, checker=checker)
+    return f"{solution}\n{begin}\n{tests}\n{end}\n"
+
+
+def split_guarded(program: str) -> tuple[str, str, str, str] | None:
+    """(solution, tests, entry_point, checker) of a guarded program, else None. The *last*
+    begin marker counts: anything before it, markers included, is the solution's."""
+    if "# slmbench-guard: tests for " not in program:  # the common case, without the regex
+        return None
+    matches = list(re.finditer(_BEGIN, program, re.M))
+    if not matches:
+        return None
+    m = matches[-1]
+    entry, checker = m.group(1), m.group(2)
+    end = GUARD_END.format(entry=entry, checker=checker)
+    body = program.rstrip("\n")
+    if not body.endswith("\n" + end):
+        return None
+    return program[: m.start()], body[m.end() : len(body) - len(end)], entry, checker
+
+
+def prepare_worker(preloaded: Sequence[str]) -> None:
+    """Called once, after preloading, in the process samples are forked from (the zygote, or a
+    worker that forks them itself): snapshot what the guard restores."""
+    global _PRISTINE
+    modules = [(n, sys.modules[n], dict(vars(sys.modules[n]))) for n in preloaded if n in sys.modules]
+    _PRISTINE = (dict(vars(builtins)), modules)
+
+
+class NotPlainData(BaseException):
+    """The candidate returned something other than plain data (BaseException: a test's
+    ``except Exception`` cannot swallow it)."""
+
+
+# What ``run`` executes: the program's code object, or for a guarded program (solution code,
+# test code, entry point, checker); a SYNTAX record when it does not compile. Code objects and
+# tuples of them and of strings pass through ``marshal`` (worker -> zygote).
+Compiled = Union[types.CodeType, tuple, bytes]
+
+
+def compile_program(program: str, source_path: str) -> Compiled:
+    """Compile ``program`` as ``run`` would: the whole of it, and for a guarded program its
+    solution and tests apart (the tests padded so that line numbers match the whole program)."""
+    try:
+        code = compile(program, source_path, "exec", dont_inherit=True)
+        guarded = split_guarded(program)
+        if guarded is None:
+            return code
+        solution, tests, entry, checker = guarded
+        return (
+            compile(solution, source_path, "exec", dont_inherit=True),
+            compile("\n" * solution.count("\n") + tests, source_path, "exec", dont_inherit=True),
+            entry,
+            checker,
+        )
+    except BaseException as exc:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), MemoryError, ...
+        return SYNTAX + _describe_syntax(exc).encode(errors="replace")
+
+
+def main_module(source_path: str) -> types.ModuleType:
+    """A fresh ``__main__`` for the program at ``source_path``, installed as a script's is
+    (``sys.modules``, ``sys.argv``, ``sys.path[0]``)."""
+    module = types.ModuleType("__main__")
+    module.__file__ = source_path
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = module
+    sys.argv = [source_path]
+    sys.path[0] = os.path.dirname(source_path)
+    return module
+
+
+def run(
+    program: str,
+    source_path: str,
+    token: str,
+    compiled: Compiled | None = None,
+    module: types.ModuleType | None = None,
+) -> NoReturn:  # pragma: no cover - child
+    """Execute ``program`` (``compiled``, or compiled here when None) as ``__main__`` in this
+    forked, sandboxed process (``module``: its fresh main_module, made now when None), and
+    write its result record; never returns."""
+    # Bind what we need after the sample ran: it may delete or replace os.write/_exit.
+    write, exit_, fd = os.write, os._exit, RESULT_FD
+    if compiled is None:
+        compiled = compile_program(program, source_path)
+    record = execute(compiled, lambda: program, source_path, module)
+    if record is None:
+        write(fd, PASSED + token.encode())
+        exit_(0)
+    try:
+        write(fd, record)
+    finally:
+        exit_(1)
+
+
+def execute(
+    compiled: Compiled, source: Callable[[], str], source_path: str, module: types.ModuleType | None = None
+) -> bytes | None:  # pragma: no cover - runs in the child
+    """Run ``compiled`` as ``__main__`` (``source`` gives its text, when something asks for it):
+    None when it returned normally (its output flushed), else its result-channel record."""
+    if isinstance(compiled, bytes):
+        return compiled
+    # Tracebacks and inspect.getsource() read the source through linecache: no file needed. A
+    # lazy entry (linecache's own format): made into lines only if something reads them.
+    linecache.cache[source_path] = (source,)
+    if module is None:
+        module = main_module(source_path)
+    try:
+        if isinstance(compiled, tuple):
+            code, test_code, entry, checker = compiled
+            _run_guarded(code, test_code, module.__dict__, entry, checker, _PRISTINE)
+        else:
+            exec(compiled, module.__dict__)
+    except SystemExit as exc:
+        record = EXITED + f"exited before the tests finished (exit({_safe_repr(exc.code)}))".encode(errors="replace")
+        return record[: MESSAGE_CAP + 1]
+    except BaseException as exc:  # noqa: BLE001 - every failure of the sample is a verdict
+        _print_traceback(exc)
+        return (EXCEPTION + describe_exception(exc, source_path, source()).encode(errors="replace"))[: MESSAGE_CAP + 1]
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - a closed or replaced stdout is not our concern
+        pass
+    return None
+
+
+def _run_guarded(
+    code: types.CodeType, test_code: types.CodeType, ns: dict, entry: str, checker: str, pristine: tuple | None
+) -> None:  # pragma: no cover - runs in the child
+    plain, settrace, setprofile, setswitch = _plain, sys.settrace, sys.setprofile, sys.setswitchinterval
+    modules_table = sys.modules
+    exec(code, ns)  # the solution: everything below runs after it, on our terms
+    settrace(None)
+    setprofile(None)
+    # Threads the solution left behind get no chance to run while the tests do (the main
+    # thread keeps the GIL unless it blocks).
+    setswitch(1e6)
+    if pristine is not None:
+        saved_builtins, saved_modules = pristine
+        live = builtins.__dict__  # no builtin name may be looked up between clear and update
+        live.clear()
+        live.update(saved_builtins)
+        for name, mod, saved in saved_modules:
+            live = mod.__dict__
+            live.clear()
+            live.update(saved)
+            modules_table[name] = mod
+    ns["__builtins__"] = builtins
+    if entry not in ns:
+        raise NameError(f"name {entry!r} is not defined")
+    candidate = ns[entry]
+    exec(test_code, ns)  # the dataset's tests, defining a fresh checker
+    rejected: list[BaseException] = []
+
+    def guarded(*args: object, **kwargs: object) -> object:
+        try:
+            return plain(candidate(*args, **kwargs))
+        except NotPlainData as exc:
+            rejected.append(exc)
+            raise
+
+    ns[checker](guarded)
+    if rejected:
+        raise rejected[0]
+
+
+_EXACT = (int, float, bool, str, bytes, complex, type(None), range)
+_CONVERTIBLE = (int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
+
+
+def _plain(x: object, depth: int = 0) -> object:  # pragma: no cover - runs in the child
+    """``x`` as exact built-in data (compared by the real ``==``), or NotPlainData. Every
+    conversion's result is checked again, so a hostile object can only choose which plain
+    value it stands for, exactly as if the solution had returned that value."""
+    if depth > 200:
+        raise NotPlainData("the solution returned data nested too deeply")
+    t = type(x)
+    if t in _EXACT:
+        return x
+    if t is list:
+        return [_plain(v, depth + 1) for v in x]
+    if t is tuple:
+        return tuple(_plain(v, depth + 1) for v in x)
+    if t is dict:
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in x.items()}
+    if t is set:
+        return {_plain(v, depth + 1) for v in x}
+    if t is frozenset:
+        return frozenset(_plain(v, depth + 1) for v in x)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(x, numpy.generic):
+        return _plain(x.item(), depth + 1)  # numpy scalars: np.int64(3) -> 3
+    for base in _CONVERTIBLE:
+        if isinstance(x, base):  # subclasses (namedtuple, IntEnum, ...) -> the base type
+            return _plain(base(x), depth + 1)
+    raise NotPlainData(f"the solution returned a {_type_name(t)} object, not plain data")
+
+
+def _type_name(t: type) -> str:
+    try:
+        return str(type.__getattribute__(t, "__qualname__"))[:100]
+    except BaseException:  # noqa: BLE001
+        return "non-builtin"
+
+
+def _describe_syntax(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return f"{type(exc).__name__}: {exc.msg}{where}"
+    return f"{type(exc).__name__}: {_safe_str(exc)}"
+
+
+def describe_exception(exc: BaseException, source_path: str, program: str) -> str:
+    """``Type: message``; for a bare ``assert`` (no message) the failing line of the program."""
+    text = _safe_str(exc)
+    if text:
+        return f"{type(exc).__name__}: {text}"[:MESSAGE_CAP]
+
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == source_path]
+    except BaseException:  # noqa: BLE001
+        frames = []
+    if frames and frames[-1].lineno:
+        lines = program.splitlines()
+        line = lines[frames[-1].lineno - 1].strip() if frames[-1].lineno <= len(lines) else ""
+        return f"{type(exc).__name__} at line {frames[-1].lineno}: {line}"[:MESSAGE_CAP]
+    return type(exc).__name__
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)[:MESSAGE_CAP]
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        return "<unprintable>"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)[:200]
+    except BaseException:  # noqa: BLE001
+        return "<unprintable>"
+
+
+def _print_traceback(exc: BaseException) -> None:
+    try:
+        traceback.print_exception(exc, file=sys.__stderr__)
+        sys.__stderr__.flush()
+    except BaseException:  # noqa: BLE001
+        pass
