@@ -244,7 +244,9 @@ def run(
     label: Annotated[str | None, typer.Option(help="display name of the model")] = None,
     timeout: Annotated[float | None, typer.Option(help="CPU seconds per test program")] = None,
     memory_mb: Annotated[int | None, typer.Option(help="memory limit per test program")] = None,
-    workers: Annotated[int, typer.Option(help="execution workers (0 = one per core, plus one)")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
+    ] = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% CI (0 = none)")] = 1000,
     allow_download: Annotated[bool, typer.Option(help="may fetch data/models from the Hugging Face hub")] = False,
@@ -301,7 +303,9 @@ def score(
     label: Annotated[str | None, typer.Option(help="display name of the model")] = None,
     timeout: Annotated[float | None, typer.Option(help="CPU seconds per test program")] = None,
     memory_mb: Annotated[int | None, typer.Option(help="memory limit per test program")] = None,
-    workers: Annotated[int, typer.Option(help="execution workers (0 = one per core, plus one)")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
+    ] = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% CI (0 = none)")] = 1000,
     data_dir: DataDirOpt = None,
@@ -422,7 +426,9 @@ def list_plugins() -> None:
 def selftest(
     task: Annotated[list[str], typer.Option("--task", "-t", help="task(s) to check; repeat the option")],
     limit: Annotated[int | None, typer.Option(help="only the first N problems of each task")] = None,
-    workers: Annotated[int, typer.Option(help="execution workers (0 = one per core, plus one)")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
+    ] = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,

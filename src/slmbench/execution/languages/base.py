@@ -110,6 +110,10 @@ class Language(ABC):
         """Extra environment for build and run (e.g. GOCACHE, GOFLAGS), on top of a scrubbed one."""
         return {}
 
+    def close(self) -> None:
+        """Stop what the language keeps running between samples (a warm compiler); called by
+        the worker before it exits."""
+
     def trailer(self) -> str:
         """Source appended after the tests by the task: writes $SLMBENCH_TOKEN to fd 3."""
         return ""

@@ -382,9 +382,3 @@ class Java(Language):
         if self._compiler is not None:
             self._compiler.close()
             self._compiler = None
-
-    def __del__(self) -> None:  # the worker may not call close()
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
