@@ -141,6 +141,7 @@ class HFBackend(Backend):
         if chat:
             self.form = "program"
         self._model: Any = None
+        self._cache_kwarg: str | None = None  # the forward's name for the KV cache (_cache_name)
         self._tokenizer: Any = None
         self._load_time: float | None = None
         self._events: list[dict[str, Any]] = []
@@ -247,6 +248,7 @@ class HFBackend(Backend):
 
     def close(self) -> None:
         self._model = None
+        self._cache_kwarg = None
         self._tokenizer = None
         gc.collect()
 
@@ -382,10 +384,11 @@ class HFBackend(Backend):
                 continue  # refill the freed places before the next step
             t0, e0 = time.perf_counter(), meter.energy_j()
             state.mask = torch.cat([state.mask, state.mask.new_ones((len(active), 1))], dim=1)
-            out = self._forward(state.tokens[:, None], state.mask, state.positions, state.cache, prefill=False)
-            state.cache = out.past_key_values
+            logits, state.cache = self._forward(
+                state.tokens[:, None], state.mask, state.positions, state.cache, prefill=False
+            )
             state.positions = state.positions + 1
-            state.tokens = self._next_tokens(out.logits[:, -1, :], active, decoding)
+            state.tokens = self._next_tokens(logits[:, -1, :], active, decoding)
             self._account(active, state.tokens.tolist(), t0, e0, meter, first=False)
 
     def _account(
@@ -429,26 +432,40 @@ class HFBackend(Backend):
                 mask[row, longest - len(ids) :] = 1
             input_ids, mask = input_ids.to(device), mask.to(device)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self._forward(input_ids, mask, positions, None, prefill=True)
-            prompts.store(missing, out.past_key_values, out.logits[:, -1, :])
+            logits, cache = self._forward(input_ids, mask, positions, None, prefill=True)
+            prompts.store(missing, cache, logits[:, -1, :])
         return prompts.state([s.prompt_ids for s in new])
 
-    def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any, *, prefill: bool) -> Any:
+    def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any, *, prefill: bool) -> tuple[Any, Any]:
+        """(logits, KV cache) of one forward pass."""
         kwargs: dict[str, Any] = {
             "input_ids": input_ids,
             "attention_mask": mask,
             "position_ids": positions,
             "use_cache": True,
         }
+        # transformers 5.x names the KV cache `cache` (`past_key_values` is deprecated, to be
+        # removed in 5.40); 4.x knows only `past_key_values`
+        name = self._cache_name()
         if cache is not None:
-            kwargs["past_key_values"] = cache
+            kwargs[name] = cache
         if prefill:
             kwargs["logits_to_keep"] = 1  # the prompt's other logits are never used
         import torch
 
         # here, not around the generator: a context held across `yield` would leak into the caller
         with torch.inference_mode():
-            return self._model(**kwargs)
+            out = self._model(**kwargs)
+        return out.logits, out[name]
+
+    def _cache_name(self) -> str:
+        if self._cache_kwarg is None:
+            import inspect
+
+            # the class's forward: an instance's may be wrapped (hooks, tests)
+            params = inspect.signature(type(self._model).forward).parameters
+            self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        return self._cache_kwarg
 
     @staticmethod
     def _next_tokens(logits: Any, active: list[_Seq], decoding: DecodingSpec) -> Any:
