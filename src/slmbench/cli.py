@@ -38,6 +38,9 @@ DataDirOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or tables")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="write the results as JSON here")]
+WorkersOpt = Annotated[
+    int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
+]
 
 
 def _console(quiet: bool = False) -> Console:
@@ -244,9 +247,7 @@ def run(
     label: Annotated[str | None, typer.Option(help="display name of the model")] = None,
     timeout: Annotated[float | None, typer.Option(help="CPU seconds per test program")] = None,
     memory_mb: Annotated[int | None, typer.Option(help="memory limit per test program")] = None,
-    workers: Annotated[
-        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
-    ] = 0,
+    workers: WorkersOpt = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% CI (0 = none)")] = 1000,
     allow_download: Annotated[bool, typer.Option(help="may fetch data/models from the Hugging Face hub")] = False,
@@ -303,9 +304,7 @@ def score(
     label: Annotated[str | None, typer.Option(help="display name of the model")] = None,
     timeout: Annotated[float | None, typer.Option(help="CPU seconds per test program")] = None,
     memory_mb: Annotated[int | None, typer.Option(help="memory limit per test program")] = None,
-    workers: Annotated[
-        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
-    ] = 0,
+    workers: WorkersOpt = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% CI (0 = none)")] = 1000,
     data_dir: DataDirOpt = None,
@@ -426,9 +425,7 @@ def list_plugins() -> None:
 def selftest(
     task: Annotated[list[str], typer.Option("--task", "-t", help="task(s) to check; repeat the option")],
     limit: Annotated[int | None, typer.Option(help="only the first N problems of each task")] = None,
-    workers: Annotated[
-        int, typer.Option(help="execution workers (0 = one per core; plus one unless Python samples run in zygotes)")
-    ] = 0,
+    workers: WorkersOpt = 0,
     sandbox: Annotated[str, typer.Option(help="default | bwrap | none")] = "default",
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,

@@ -84,11 +84,27 @@ def split_guarded(program: str) -> tuple[str, str, str, str] | None:
     return program[: m.start()], body[m.end() : len(body) - len(end)], entry, checker
 
 
-def prepare_worker(preloaded: Sequence[str]) -> None:
-    """Called once, after preloading, in the process samples are forked from (the zygote, or a
-    worker that forks them itself): snapshot what the guard restores."""
+def prepare_worker(preload: Sequence[str]) -> None:
+    """Called once, before any sample, in the process samples are forked from (the zygote, or a
+    worker that forks them itself): what every sample then starts with, and a snapshot of what
+    the guard restores."""
     global _PRISTINE
-    modules = [(n, sys.modules[n], dict(vars(sys.modules[n]))) for n in preloaded if n in sys.modules]
+    import random
+    import site
+
+    # Started without site (``python -S``): the builtins an ordinary Python has (exit, quit,
+    # help, copyright, ...), without site's path set-up and .pth hooks.
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    # Samples that use random without seeding it get the same numbers on every run.
+    random.seed(0)
+    for name in preload:  # imported here, so that samples importing them pay nothing
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    modules = [(n, sys.modules[n], dict(vars(sys.modules[n]))) for n in preload if n in sys.modules]
     _PRISTINE = (dict(vars(builtins)), modules)
 
 

@@ -16,7 +16,6 @@ import importlib
 import json
 import marshal
 import os
-import random
 import signal
 import struct
 import sys
@@ -398,21 +397,6 @@ def parse_args(argv: Sequence[str]) -> WorkerArgs:
 def prepare_forking() -> None:
     """Make this process the one inline Python samples are forked from (when there is no zygote):
     what a zygote does at its start (zygote.serve)."""
-    import site
-
-    # Started without site (see pool.py): give samples the builtins an ordinary Python has
-    # (exit, quit, help, copyright, ...), without site's path set-up and .pth hooks.
-    site.setquit()
-    site.setcopyright()
-    site.sethelper()
-    # Samples that use random without seeding it get the same numbers on every run (children
-    # inherit this state: see sandbox.fork).
-    random.seed(0)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
     inline.prepare_worker(PRELOAD)
     # Everything allocated so far is permanent: the garbage collector of a forked child then
     # never walks (and so never copies) this process's pages.

@@ -191,17 +191,7 @@ class Zygote:
         fields = self._fields.get((limits, uid))
         if fields is None:
             fields = self._fields[(limits, uid)] = self._limit_fields(limits, uid)
-        data = b"".join(
-            (
-                work_dir.encode(),
-                b"\0",
-                sample.code,
-                stdin,
-                sample.passed,
-                b"\0",
-                sample.program.encode("utf-8", "surrogatepass"),
-            )
-        )
+        data = b"".join((work_dir.encode(), b"\0", sample.code, stdin, sample.data()))
         if len(data) > MAX_PAYLOAD:
             raise ValueError("a sample too large for the zygote")
         try:
@@ -327,20 +317,10 @@ def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of 
         os.environ.pop(name, None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness handles Ctrl-C
     import gc
-    import random
-    import site
 
-    # the builtins an ordinary Python has (exit, quit, help, copyright, ...), without site's
-    # path set-up and .pth hooks
-    site.setquit()
-    site.setcopyright()
-    site.sethelper()
-    # Samples that use random without seeding it get the same numbers on every run.
-    random.seed(0)
-    modules = [name for name in filter(None, preload.split(",")) if _import(name)]
     from slmbench.execution import inline
 
-    inline.prepare_worker(modules)
+    inline.prepare_worker(list(filter(None, preload.split(","))))
     # What every sample's process would set up first (a fresh __main__, argv, path), set up once
     # here: each child gets its own copy of it, untouched by any other sample.
     main = inline.main_module(source_path)
@@ -370,11 +350,3 @@ def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of 
         lib.slm_zygote(SOCKET_FD, sample)  # returns only when the worker is gone
     finally:
         os._exit(0)
-
-
-def _import(name: str) -> bool:
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
