@@ -118,6 +118,9 @@ def test_verdicts_and_messages_are_the_same_either_way():
         "surrogate": "s = '\\ud800'\nassert len(s) == 1\nprint('\udc80')\n",
         "traceback": "def g():\n    return 1 / 0\ng()\n",
         "source": "import inspect\ndef h():\n    return 3\nassert 'return 3' in inspect.getsource(h)\n",
+        # too large for the worker to compile (worker.COMPILE_LIMIT): the sample's process reads
+        # the text (from the zygote's C side) and compiles it
+        "large": "x = '" + "a" * (300 * 1024) + "'\ndef g():\n    return len(x) // 0\ng()\n",
     }
     with_zygote = run(programs, on=True, limits=FAST)
     without = run(programs, on=False, limits=FAST)
@@ -128,6 +131,8 @@ def test_verdicts_and_messages_are_the_same_either_way():
     assert {k for k, r in with_zygote.items() if r.verdict is Verdict.TIMEOUT} == {"loop", "sleep"}
     assert with_zygote["memory"].message.startswith("MemoryError")
     assert "return 1 / 0" in with_zygote["traceback"].stderr  # linecache fed, lazily
+    assert with_zygote["large"].message.startswith("ZeroDivisionError")
+    assert "return len(x) // 0" in with_zygote["large"].stderr
 
 
 def test_a_sample_cannot_kill_the_zygote_under_its_own_uid():

@@ -203,6 +203,14 @@ def main_module(source_path: str) -> types.ModuleType:
     return module
 
 
+def show_source(source_path: str, source: Callable[[], str]) -> None:
+    """Tracebacks and inspect.getsource() read the program's text through linecache: no file
+    needed. A lazy entry (linecache's own format): ``source`` is called only if something reads
+    the lines. (The zygote makes it once for all its samples: made in each, it cost a few page
+    copies per sample.)"""
+    linecache.cache[source_path] = (source,)
+
+
 def run(
     program: str,
     source_path: str,
@@ -217,6 +225,7 @@ def run(
     write, exit_, fd = os.write, os._exit, RESULT_FD
     if compiled is None:
         compiled = compile_program(program, source_path)
+    show_source(source_path, lambda: program)
     record = execute(compiled, lambda: program, source_path, module)
     if record is None:
         write(fd, PASSED + token.encode())
@@ -230,13 +239,11 @@ def run(
 def execute(
     compiled: Compiled, source: Callable[[], str], source_path: str, module: types.ModuleType | None = None
 ) -> bytes | None:  # pragma: no cover - runs in the child
-    """Run ``compiled`` as ``__main__`` (``source`` gives its text, when something asks for it):
-    None when it returned normally (its output flushed), else its result-channel record."""
+    """Run ``compiled`` as ``__main__`` (``source`` gives its text, for a failure's message; see
+    also show_source): None when it returned normally (its output flushed), else its
+    result-channel record."""
     if isinstance(compiled, bytes):
         return compiled
-    # Tracebacks and inspect.getsource() read the source through linecache: no file needed. A
-    # lazy entry (linecache's own format): made into lines only if something reads them.
-    linecache.cache[source_path] = (source,)
     if module is None:
         module = main_module(source_path)
     try:

@@ -52,7 +52,6 @@
 /* Python's stable C API, declared here so that no Python headers are needed to build this. */
 typedef struct _object PyObject;
 extern PyObject *PyMarshal_ReadObjectFromString(const char *data, ssize_t len);
-extern PyObject *PyBytes_FromStringAndSize(const char *data, ssize_t len);
 extern PyObject *PyObject_CallFunctionObjArgs(PyObject *callable, ...);
 extern void Py_DecRef(PyObject *o);
 extern void PyErr_Clear(void);
@@ -429,6 +428,17 @@ static void tidy(const struct slm_request *req, const char *work_dir, struct slm
     closedir(shm);
 }
 
+/* The program of the sample this child runs. Python reads it through slm_program only when
+ * something asks for the text (a traceback, a compile in the child): made into a Python object
+ * in every child, it would cost each a few page copies. */
+static const char *program_text;
+static size_t program_len;
+
+ssize_t slm_program(const char **text) {
+    *text = program_text;
+    return program_text != NULL ? (ssize_t)program_len : -1;
+}
+
 /* Start and watch one sample: fills `out` and the three buffers. */
 static void run_sample(const struct slm_request *req, const char *work_dir, PyObject *code, const char *stdin_data,
                        const char *data, size_t data_len, PyObject *run, int sock, struct buffer *bufs,
@@ -471,11 +481,11 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
     if (pid == 0) {
         close(sock);
         set_up(req, child_fds, work_dir);
-        /* data: the pass record, a NUL, the program's text */
+        /* data: the pass record, a NUL, the program's text (for slm_program) */
         size_t passed_len = strnlen(data, data_len);
-        const char *program = data + passed_len + (passed_len < data_len);
-        PyObject *text = PyBytes_FromStringAndSize(program, (ssize_t)(data + data_len - program));
-        PyObject *ok = text != NULL ? PyObject_CallFunctionObjArgs(run, text, code, NULL) : NULL;
+        program_text = data + passed_len + (passed_len < data_len);
+        program_len = (size_t)(data + data_len - program_text);
+        PyObject *ok = PyObject_CallFunctionObjArgs(run, code, NULL);
         if (ok == NULL) {
             PyErr_Print(); /* a fault of ours, not the sample's: say what */
             _exit(1);
@@ -521,8 +531,8 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
 }
 
 /* The zygote's loop: returns only when the worker closes the socket or sends something it
- * cannot read. A child calls run(program) or run(program, code) (program: the text's bytes;
- * code: the unmarshalled program), which runs the sample: true when it passed (the child then
+ * cannot read. A child calls run(code) (the unmarshalled program) or run() (the child compiles
+ * the text, from slm_program), which runs the sample: true when it passed (the child then
  * writes the request's pass record to the result channel and exits 0); else it wrote its
  * failure's record itself (the child exits 1). */
 void slm_zygote(int sock, PyObject *run) {
