@@ -121,16 +121,28 @@ def test_verdicts_and_messages_are_the_same_either_way():
         # too large for the worker to compile (worker.COMPILE_LIMIT): the sample's process reads
         # the text (from the zygote's C side) and compiles it
         "large": "x = '" + "a" * (300 * 1024) + "'\ndef g():\n    return len(x) // 0\ng()\n",
+        # output still buffered at the end is written out, whatever the sample did to the streams
+        "unflushed": "import sys\nsys.stdout.write('out, no newline')\nsys.stderr.write('err, no newline')\n",
+        "no_stdout": "import sys\nprint('lost?', end='')\nsys.stdout = None\n",
+        "del_stderr": "import sys\nprint('kept', end='')\ndel sys.stderr\n",
     }
     with_zygote = run(programs, on=True, limits=FAST)
     without = run(programs, on=False, limits=FAST)
     for key in programs:
         a, b = with_zygote[key], without[key]
         assert (a.verdict, a.message, a.exit_code, a.stdout) == (b.verdict, b.message, b.exit_code, b.stdout), key
+        if key in ("traceback", "assert", "exception", "unflushed"):
+            assert a.stderr == b.stderr, key
     assert with_zygote["pass"].passed and with_zygote["source"].passed
     assert {k for k, r in with_zygote.items() if r.verdict is Verdict.TIMEOUT} == {"loop", "sleep"}
     assert with_zygote["memory"].message.startswith("MemoryError")
     assert "return 1 / 0" in with_zygote["traceback"].stderr  # linecache fed, lazily
+    # a traceback begins at the program's own first frame, as `python program.py` prints it
+    frames = [line for line in with_zygote["traceback"].stderr.splitlines() if line.startswith("  File ")]
+    assert [f.endswith(where) for f, where in zip(frames, (", in <module>", ", in g"), strict=True)] == [True, True]
+    assert with_zygote["unflushed"].passed and with_zygote["unflushed"].stdout == "out, no newline"
+    assert with_zygote["unflushed"].stderr == "err, no newline"
+    assert with_zygote["no_stdout"].passed and with_zygote["del_stderr"].stdout == "kept"
     assert with_zygote["large"].message.startswith("ZeroDivisionError")
     assert "return len(x) // 0" in with_zygote["large"].stderr
 

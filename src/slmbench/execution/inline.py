@@ -252,18 +252,25 @@ def execute(
             _run_guarded(code, test_code, module.__dict__, entry, checker, _PRISTINE)
         else:
             exec(compiled, module.__dict__)
-    except SystemExit as exc:
-        record = EXITED + f"exited before the tests finished (exit({_safe_repr(exc.code)}))".encode(errors="replace")
-        return record[: MESSAGE_CAP + 1]
     except BaseException as exc:  # noqa: BLE001 - every failure of the sample is a verdict
-        _print_traceback(exc)
-        return (EXCEPTION + describe_exception(exc, source_path, source()).encode(errors="replace"))[: MESSAGE_CAP + 1]
+        return failure_record(exc, source, source_path)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - a closed or replaced stdout is not our concern
         pass
     return None
+
+
+def failure_record(exc: BaseException, source: Callable[[], str], source_path: str) -> bytes:
+    """The result-channel record of a program that raised ``exc`` (SystemExit: it exited before
+    the tests finished); any other exception's traceback is printed on stderr, as Python's own."""
+    if isinstance(exc, SystemExit):
+        record = EXITED + f"exited before the tests finished (exit({_safe_repr(exc.code)}))".encode(errors="replace")
+    else:
+        _print_traceback(exc)
+        record = EXCEPTION + describe_exception(exc, source_path, source()).encode(errors="replace")
+    return record[: MESSAGE_CAP + 1]
 
 
 def _run_guarded(
@@ -385,7 +392,12 @@ def _safe_repr(value: object) -> str:
 
 def _print_traceback(exc: BaseException) -> None:
     try:
-        traceback.print_exception(exc, file=sys.__stderr__)
+        # from the program's own first frame, as ``python program.py`` prints it: not the frames
+        # of this module that ran it (the zygote runs a plain program with none)
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb, file=sys.__stderr__)
         sys.__stderr__.flush()
     except BaseException:  # noqa: BLE001
         pass

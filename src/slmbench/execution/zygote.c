@@ -53,9 +53,17 @@
 typedef struct _object PyObject;
 extern PyObject *PyMarshal_ReadObjectFromString(const char *data, ssize_t len);
 extern PyObject *PyObject_CallFunctionObjArgs(PyObject *callable, ...);
+extern PyObject *PyObject_CallMethodObjArgs(PyObject *o, PyObject *name, ...);
+extern PyObject *PyEval_EvalCode(PyObject *code, PyObject *globals, PyObject *locals);
+extern PyObject *PyObject_Type(PyObject *o);
+extern PyObject *PyDict_GetItem(PyObject *dict, PyObject *key);
+extern PyObject *PyUnicode_InternFromString(const char *text);
 extern void Py_DecRef(PyObject *o);
 extern void PyErr_Clear(void);
 extern void PyErr_Print(void);
+extern void PyErr_Fetch(PyObject **type, PyObject **value, PyObject **traceback);
+extern void PyErr_NormalizeException(PyObject **type, PyObject **value, PyObject **traceback);
+extern int PyException_SetTraceback(PyObject *exception, PyObject *traceback);
 extern int PyObject_IsTrue(PyObject *o);
 
 struct slm_request {
@@ -428,6 +436,66 @@ static void tidy(const struct slm_request *req, const char *work_dir, struct slm
     closedir(shm);
 }
 
+/* What the zygote's Python side gave it (slm_zygote's arguments), and names made once. */
+static struct {
+    PyObject *run;       /* run(code) or run(): a sample run by Python (a guarded program, or one
+                          * the child compiles itself) */
+    PyObject *globals;   /* __main__'s namespace, where a plain program's code runs */
+    PyObject *failed;    /* failed(exception): writes the record of a plain program that raised */
+    PyObject *code_type; /* types.CodeType: what a plain program arrives as */
+    PyObject *sys_dict;  /* sys.__dict__: the streams to flush, whatever the sample made them */
+    PyObject *stdout_name, *stderr_name, *flush_name;
+} py;
+
+/* What execute() in inline.py does at a plain program's end: its buffered output written out
+ * (what cannot be, a closed or replaced stream's, is not our concern). */
+static void flush_streams(void) {
+    PyObject *names[2] = {py.stdout_name, py.stderr_name};
+    for (int i = 0; i < 2; i++) {
+        PyObject *stream = PyDict_GetItem(py.sys_dict, names[i]); /* borrowed */
+        PyObject *done = stream != NULL ? PyObject_CallMethodObjArgs(stream, py.flush_name, NULL) : NULL;
+        if (done != NULL)
+            Py_DecRef(done);
+        else
+            PyErr_Clear();
+    }
+}
+
+/* In the child: run the sample's code and exit, having written its record: the pass record
+ * (`passed`) from here, where nothing the sample changed in Python can reach, or a failure's,
+ * written by Python. A plain program's code runs straight from here, as `python file.py` runs
+ * it: a call through Python (inline.execute) cost each sample ~25 page copies more. */
+static void run_python(PyObject *code, int plain, const char *passed, size_t passed_len) {
+    if (plain) {
+        PyObject *result = PyEval_EvalCode(code, py.globals, py.globals);
+        if (result == NULL) {
+            PyObject *type = NULL, *value = NULL, *traceback = NULL;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
+            PyObject *done = value != NULL ? PyObject_CallFunctionObjArgs(py.failed, value, NULL) : NULL;
+            if (done == NULL) PyErr_Print(); /* a fault of ours, not the sample's: say what */
+            _exit(1);
+        }
+        Py_DecRef(result);
+        flush_streams();
+    } else {
+        PyObject *ok = PyObject_CallFunctionObjArgs(py.run, code, NULL);
+        if (ok == NULL) {
+            PyErr_Print();
+            _exit(1);
+        }
+        if (PyObject_IsTrue(ok) != 1) _exit(1); /* its record is written */
+    }
+    for (size_t done = 0; done < passed_len;) {
+        ssize_t put = write(3, passed + done, passed_len - done);
+        if (put < 0 && errno == EINTR) continue;
+        if (put <= 0) _exit(1);
+        done += (size_t)put;
+    }
+    _exit(0);
+}
+
 /* The program of the sample this child runs. Python reads it through slm_program only when
  * something asks for the text (a traceback, a compile in the child): made into a Python object
  * in every child, it would cost each a few page copies. */
@@ -440,8 +508,8 @@ ssize_t slm_program(const char **text) {
 }
 
 /* Start and watch one sample: fills `out` and the three buffers. */
-static void run_sample(const struct slm_request *req, const char *work_dir, PyObject *code, const char *stdin_data,
-                       const char *data, size_t data_len, PyObject *run, int sock, struct buffer *bufs,
+static void run_sample(const struct slm_request *req, const char *work_dir, PyObject *code, int plain,
+                       const char *stdin_data, const char *data, size_t data_len, int sock, struct buffer *bufs,
                        struct slm_outcome *out) {
     int64_t start = now_us();
     int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
@@ -485,21 +553,7 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
         size_t passed_len = strnlen(data, data_len);
         program_text = data + passed_len + (passed_len < data_len);
         program_len = (size_t)(data + data_len - program_text);
-        PyObject *ok = PyObject_CallFunctionObjArgs(run, code, NULL);
-        if (ok == NULL) {
-            PyErr_Print(); /* a fault of ours, not the sample's: say what */
-            _exit(1);
-        }
-        if (PyObject_IsTrue(ok) != 1) _exit(1); /* its record is written */
-        /* it passed: the pass record to the result channel, from here, where nothing the sample
-         * changed in Python can reach */
-        for (size_t done = 0; done < passed_len;) {
-            ssize_t put = write(3, data + done, passed_len - done);
-            if (put < 0 && errno == EINTR) continue;
-            if (put <= 0) _exit(1);
-            done += (size_t)put;
-        }
-        _exit(0);
+        run_python(code, plain, data, passed_len);
     }
     for (int i = 0; i < 4; i++) {
         if (child_fds[i] >= 0) close(child_fds[i]);
@@ -531,11 +585,22 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
 }
 
 /* The zygote's loop: returns only when the worker closes the socket or sends something it
- * cannot read. A child calls run(code) (the unmarshalled program) or run() (the child compiles
- * the text, from slm_program), which runs the sample: true when it passed (the child then
- * writes the request's pass record to the result channel and exits 0); else it wrote its
- * failure's record itself (the child exits 1). */
-void slm_zygote(int sock, PyObject *run) {
+ * cannot read (or the names cannot be made). In a child, a plain program's code (a code object)
+ * runs in `globals`, and `failed(exception)` writes the record of one that raised; anything else
+ * goes to `run`: run(code) (a guarded program's tuple of code) or run() (the child compiles the
+ * text, from slm_program), true when it passed, else it wrote its failure's record itself.
+ * A child that passed writes the request's pass record and exits 0; else it exits 1. */
+void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, PyObject *code_type,
+                PyObject *sys_dict) {
+    py.run = run;
+    py.globals = globals;
+    py.failed = failed;
+    py.code_type = code_type;
+    py.sys_dict = sys_dict;
+    py.stdout_name = PyUnicode_InternFromString("stdout");
+    py.stderr_name = PyUnicode_InternFromString("stderr");
+    py.flush_name = PyUnicode_InternFromString("flush");
+    if (py.stdout_name == NULL || py.stderr_name == NULL || py.flush_name == NULL) return;
     /* whatever a sample leaves behind becomes ours, to find and reap */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     /* glibc's posix_spawn (which started this process) leaves its two internal signals (32, 33:
@@ -573,16 +638,23 @@ void slm_zygote(int sock, PyObject *run) {
         /* Unmarshalled here, not in the child: its allocations land on pages of the zygote that
          * it has written since the last fork anyway (in the child each is a copy-on-write fault). */
         PyObject *code = NULL;
+        int plain = 0;
         if (req.code_len > 0) {
             code = PyMarshal_ReadObjectFromString(code_data, (ssize_t)req.code_len);
-            if (code == NULL) PyErr_Clear(); /* the child compiles the text itself */
+            if (code == NULL) {
+                PyErr_Clear(); /* the child compiles the text itself */
+            } else {
+                PyObject *type = PyObject_Type(code);
+                plain = type == py.code_type;
+                Py_DecRef(type);
+            }
         }
         int reserved = 0;
         for (int i = 0; i < 3; i++) reserved |= reserve(&bufs[i], (size_t)(i < 2 ? req.output_cap : req.result_cap));
         if (reserved != 0) return;
         struct slm_outcome out;
         memset(&out, 0, sizeof out);
-        run_sample(&req, buf, code, stdin_data, data, data_len, run, sock, bufs, &out);
+        run_sample(&req, buf, code, plain, stdin_data, data, data_len, sock, bufs, &out);
         out.stdout_len = (int64_t)bufs[0].len;
         out.stderr_len = (int64_t)bufs[1].len;
         out.result_len = (int64_t)bufs[2].len;

@@ -53,6 +53,7 @@ import signal
 import struct
 import sys
 import time
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, NoReturn
 
@@ -108,7 +109,7 @@ def library_path() -> str | None:
 
 def _load(path: str) -> Any:
     lib = ctypes.PyDLL(path, use_errno=True)  # PyDLL: the GIL stays held (fork, Python's C API)
-    lib.slm_zygote.argtypes = [ctypes.c_int, ctypes.py_object]
+    lib.slm_zygote.argtypes = [ctypes.c_int] + [ctypes.py_object] * 5
     lib.slm_zygote.restype = None
     lib.slm_pair.argtypes = [ctypes.POINTER(ctypes.c_int)]
     lib.slm_pair.restype = ctypes.c_int
@@ -342,17 +343,22 @@ def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of 
 
     inline.show_source(source_path, program_text)
 
-    # Everything a sample's process does costs it page copies (see above), this too: it makes
-    # no object it can do without.
+    # A plain program's code the C side runs itself; these run the rest. Everything a sample's
+    # process does costs it page copies (see above): they make no object they can do without.
     def sample(code: inline.Compiled | None = None, *, write: Any = os.write, fd: int = inline.RESULT_FD) -> bool:
-        # Whether it passed (the C side then writes the pass record; nothing of the sample's can
-        # touch it there); a failure's record is written here, with the os.write of before.
+        # A guarded program, or one to compile here: whether it passed (the C side then writes
+        # the pass record; nothing of the sample's can touch it there); a failure's record is
+        # written here, with the os.write of before.
         if code is None:
             code = inline.compile_program(program_text(), source_path)
         record = inline.execute(code, program_text, source_path, main)
         if record is not None:
             write(fd, record)
         return record is None
+
+    def failed(exc: BaseException, *, write: Any = os.write, fd: int = inline.RESULT_FD) -> None:
+        # a plain program raised exc (the C side has made it the exception's own traceback)
+        write(fd, inline.failure_record(exc, program_text, source_path))
 
     # What a process does the first time it does it, it writes down: Python's type attribute
     # cache, the types' version tags, state made lazily. Done first in each sample's process,
@@ -368,6 +374,7 @@ def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of 
     # each fork's page tables and unmapped at its exit (~0.5 MB here).
     libc.malloc_trim(0)
     try:
-        lib.slm_zygote(SOCKET_FD, sample)  # returns only when the worker is gone
+        # returns only when the worker is gone
+        lib.slm_zygote(SOCKET_FD, sample, main.__dict__, failed, types.CodeType, sys.__dict__)
     finally:
         os._exit(0)
