@@ -167,6 +167,15 @@ def test_environment_is_scrubbed(tmp_path, monkeypatch):
     assert r.verdict is Verdict.PASSED, r
 
 
+def test_workers_keep_their_bytecode_in_the_cache(tmp_path):
+    # whatever PYTHONDONTWRITEBYTECODE says (the harness's own setting): a worker's imports are
+    # compiled once, into the executor's cache, and never beside the sources
+    with Executor(workers=1, cache_dir=tmp_path) as fresh:
+        assert one(fresh, "x = 1\n").passed
+    kept = {p.name.split(".")[0] for p in (tmp_path / "pycache").rglob("*.pyc")}
+    assert {"worker", "sandbox", "inline", "dataclasses"} <= kept
+
+
 def test_temp_dirs_are_private_and_fresh(ex):
     here = os.getcwd()
     prog = (

@@ -37,6 +37,7 @@ view = {
     "environ": dict(os.environ),
     "sigpipe": str(signal.getsignal(signal.SIGPIPE)),
     "main": [__name__, __file__, sys.argv, sys.path[0]],
+    "bytecode": [sys.pycache_prefix, sys.dont_write_bytecode],
 }
 print(json.dumps(view))
 print("parent", os.getppid())
@@ -98,6 +99,8 @@ def test_zygote_and_worker_forks_set_up_the_same_sample(sandbox):
     assert zygoted["session_leader"] and zygoted["group_leader"] and zygoted["nice"] == 0
     assert zygoted["stdin"] == "hello\n" and zygoted["status"]["NoNewPrivs"] == "1"
     assert zygoted["environ"]["HOME"] == zygoted["cwd"]
+    # the workers' bytecode cache is theirs: a sample reads bytecode beside the sources, writes none
+    assert zygoted["bytecode"] == [None, True] and "PYTHONPYCACHEPREFIX" not in zygoted["environ"]
     # and the zygote really forked it: the worker did not
     assert zygote_parent != forked_parent
     if sandbox == "default" and os.geteuid() == 0:

@@ -399,6 +399,10 @@ def prepare_forking() -> None:
     """Make this process the one inline Python samples are forked from (when there is no zygote):
     what a zygote does at its start (zygote.serve)."""
     inline.prepare_worker(PRELOAD)
+    # as a sample's environment says (PYTHONDONTWRITEBYTECODE, no bytecode cache of ours): its
+    # imports read the bytecode beside the sources and write none
+    sys.pycache_prefix = None
+    sys.dont_write_bytecode = True
     # Everything allocated so far is permanent: the garbage collector of a forked child then
     # never walks (and so never copies) this process's pages.
     gc.collect()
@@ -407,6 +411,8 @@ def prepare_forking() -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # read at the start (sys.pycache_prefix): what this process starts gets none of it
+    os.environ.pop("PYTHONPYCACHEPREFIX", None)
     # What the worker creates on its private tmpfs (the way down to the bind-mounted caches,
     # the work root) must be traversable by the sandbox uid, whatever the harness's umask;
     # each sample's own dir is made 0700 and handed to that uid explicitly.
