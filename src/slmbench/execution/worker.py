@@ -319,13 +319,15 @@ class Compiler:
     warnings the compiler gives (SyntaxWarning, ...): they belong on the sample's stderr, not on
     the worker's. It takes over ``warnings.showwarning`` for the worker's life (one
     ``catch_warnings`` per program cost ~15 us); what is not a compile's goes to the original.
-    It keeps the code of the tests it compiled (inline.CompiledTests) for the next samples."""
+    It keeps the code of the tests it compiled (inline.CompiledTests: a guarded program's, or
+    the tail plain programs share, inline.SharedTails) for the next samples."""
 
     def __init__(self) -> None:
         self._caught: list[str] | None = None
         self._show = warnings.showwarning
         warnings.showwarning = self._showwarning
         self._tests = inline.CompiledTests(warned=lambda: len(self._caught or ()))
+        self._tails = inline.SharedTails()
 
     def _showwarning(
         self, message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
@@ -341,7 +343,7 @@ class Compiler:
             return None, ""
         self._caught = caught = []
         try:
-            return inline.compile_program(program, source_path, self._tests), "".join(caught)
+            return inline.compile_program(program, source_path, self._tests, self._tails), "".join(caught)
         finally:
             self._caught = None
 

@@ -56,6 +56,9 @@ extern PyObject *PyObject_CallFunctionObjArgs(PyObject *callable, ...);
 extern PyObject *PyObject_CallMethodObjArgs(PyObject *o, PyObject *name, ...);
 extern PyObject *PyEval_EvalCode(PyObject *code, PyObject *globals, PyObject *locals);
 extern PyObject *PyObject_Type(PyObject *o);
+typedef ssize_t Py_ssize_t;
+extern Py_ssize_t PyList_Size(PyObject *list);
+extern PyObject *PyList_GetItem(PyObject *list, Py_ssize_t index);
 extern PyObject *PyDict_GetItem(PyObject *dict, PyObject *key);
 extern PyObject *PyUnicode_InternFromString(const char *text);
 extern void Py_DecRef(PyObject *o);
@@ -442,7 +445,8 @@ static struct {
                           * the child compiles itself) */
     PyObject *globals;   /* __main__'s namespace, where a plain program's code runs */
     PyObject *failed;    /* failed(exception): writes the record of a plain program that raised */
-    PyObject *code_type; /* types.CodeType: what a plain program arrives as */
+    PyObject *code_type; /* types.CodeType: what a plain program arrives as, */
+    PyObject *list_type; /* or a list of its parts' code (inline.SharedTails), run in turn */
     PyObject *sys_dict;  /* sys.__dict__: the streams to flush, whatever the sample made them */
     PyObject *stdout_name, *stderr_name, *flush_name;
 } py;
@@ -467,7 +471,13 @@ static void flush_streams(void) {
  * it: a call through Python (inline.execute) cost each sample ~25 page copies more. */
 static void run_python(PyObject *code, int plain, const char *passed, size_t passed_len) {
     if (plain) {
-        PyObject *result = PyEval_EvalCode(code, py.globals, py.globals);
+        Py_ssize_t parts = plain > 1 ? PyList_Size(code) : 1;
+        PyObject *result = NULL;
+        for (Py_ssize_t i = 0; i < parts; i++) {
+            if (result != NULL) Py_DecRef(result);
+            result = PyEval_EvalCode(plain > 1 ? PyList_GetItem(code, i) : code, py.globals, py.globals);
+            if (result == NULL) break;
+        }
         if (result == NULL) {
             PyObject *type = NULL, *value = NULL, *traceback = NULL;
             PyErr_Fetch(&type, &value, &traceback);
@@ -585,17 +595,18 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
 }
 
 /* The zygote's loop: returns only when the worker closes the socket or sends something it
- * cannot read (or the names cannot be made). In a child, a plain program's code (a code object)
- * runs in `globals`, and `failed(exception)` writes the record of one that raised; anything else
+ * cannot read (or the names cannot be made). In a child, a plain program's code (a code object,
+ * or a list of its parts' code, run in turn) runs in `globals`, and `failed(exception)` writes the record of one that raised; anything else
  * goes to `run`: run(code) (a guarded program's tuple of code) or run() (the child compiles the
  * text, from slm_program), true when it passed, else it wrote its failure's record itself.
  * A child that passed writes the request's pass record and exits 0; else it exits 1. */
 void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, PyObject *code_type,
-                PyObject *sys_dict) {
+                PyObject *list_type, PyObject *sys_dict) {
     py.run = run;
     py.globals = globals;
     py.failed = failed;
     py.code_type = code_type;
+    py.list_type = list_type;
     py.sys_dict = sys_dict;
     py.stdout_name = PyUnicode_InternFromString("stdout");
     py.stderr_name = PyUnicode_InternFromString("stderr");
@@ -645,7 +656,7 @@ void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, Py
                 PyErr_Clear(); /* the child compiles the text itself */
             } else {
                 PyObject *type = PyObject_Type(code);
-                plain = type == py.code_type;
+                plain = type == py.code_type ? 1 : type == py.list_type ? 2 : 0;
                 Py_DecRef(type);
             }
         }

@@ -109,7 +109,7 @@ def library_path() -> str | None:
 
 def _load(path: str) -> Any:
     lib = ctypes.PyDLL(path, use_errno=True)  # PyDLL: the GIL stays held (fork, Python's C API)
-    lib.slm_zygote.argtypes = [ctypes.c_int] + [ctypes.py_object] * 5
+    lib.slm_zygote.argtypes = [ctypes.c_int] + [ctypes.py_object] * 6
     lib.slm_zygote.restype = None
     lib.slm_pair.argtypes = [ctypes.POINTER(ctypes.c_int)]
     lib.slm_pair.restype = ctypes.c_int
@@ -375,6 +375,6 @@ def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of 
     libc.malloc_trim(0)
     try:
         # returns only when the worker is gone
-        lib.slm_zygote(SOCKET_FD, sample, main.__dict__, failed, types.CodeType, sys.__dict__)
+        lib.slm_zygote(SOCKET_FD, sample, main.__dict__, failed, types.CodeType, list, sys.__dict__)
     finally:
         os._exit(0)
