@@ -224,6 +224,7 @@ class SharedTails:
             return None
         if self._size + len(tail) > self._capacity:
             self._tails.clear()  # a run works through problems in order: the old ones are done
+            self._rejected.clear()
             self._size = 0
         self._size += len(tail)
         self._tails.setdefault(key, []).append(tail)

@@ -7,8 +7,9 @@
  * program's code (compiled by the worker), makes the sample's stdin and output pipes, forks,
  * watches the child (output, CPU, wall clock) and ends it and everything it left behind, then
  * reports. Between two forks it writes a few pages of its own. The child applies the sandbox
- * set-up here too (as exec_helper.c does), then calls the zygote's Python function for a
- * sample, which runs it and says whether it passed.
+ * set-up here too (as exec_helper.c does), then runs the sample: a plain program's code from
+ * here, anything else through the zygote's Python function for a sample, which runs it and says
+ * whether it passed.
  *
  * What it watches and when it kills are sandbox.Child.wait's rules (the worker's monitor for
  * every other child), kept the same: tests/execution/test_zygote.py holds the two to it.
@@ -465,17 +466,21 @@ static void flush_streams(void) {
     }
 }
 
+/* What a sample's code is: run by Python, or a plain program's, run from C as one code object
+ * or as a list of its parts' code (inline.SharedTails). */
+enum plain { NOT_PLAIN, PLAIN_CODE, PLAIN_PARTS };
+
 /* In the child: run the sample's code and exit, having written its record: the pass record
  * (`passed`) from here, where nothing the sample changed in Python can reach, or a failure's,
  * written by Python. A plain program's code runs straight from here, as `python file.py` runs
  * it: a call through Python (inline.execute) cost each sample ~25 page copies more. */
-static void run_python(PyObject *code, int plain, const char *passed, size_t passed_len) {
-    if (plain) {
-        Py_ssize_t parts = plain > 1 ? PyList_Size(code) : 1;
+static void run_python(PyObject *code, enum plain plain, const char *passed, size_t passed_len) {
+    if (plain != NOT_PLAIN) {
+        Py_ssize_t parts = plain == PLAIN_PARTS ? PyList_Size(code) : 1;
         PyObject *result = NULL;
         for (Py_ssize_t i = 0; i < parts; i++) {
             if (result != NULL) Py_DecRef(result);
-            result = PyEval_EvalCode(plain > 1 ? PyList_GetItem(code, i) : code, py.globals, py.globals);
+            result = PyEval_EvalCode(plain == PLAIN_PARTS ? PyList_GetItem(code, i) : code, py.globals, py.globals);
             if (result == NULL) break;
         }
         if (result == NULL) {
@@ -518,7 +523,7 @@ ssize_t slm_program(const char **text) {
 }
 
 /* Start and watch one sample: fills `out` and the three buffers. */
-static void run_sample(const struct slm_request *req, const char *work_dir, PyObject *code, int plain,
+static void run_sample(const struct slm_request *req, const char *work_dir, PyObject *code, enum plain plain,
                        const char *stdin_data, const char *data, size_t data_len, int sock, struct buffer *bufs,
                        struct slm_outcome *out) {
     int64_t start = now_us();
@@ -596,9 +601,10 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
 
 /* The zygote's loop: returns only when the worker closes the socket or sends something it
  * cannot read (or the names cannot be made). In a child, a plain program's code (a code object,
- * or a list of its parts' code, run in turn) runs in `globals`, and `failed(exception)` writes the record of one that raised; anything else
- * goes to `run`: run(code) (a guarded program's tuple of code) or run() (the child compiles the
- * text, from slm_program), true when it passed, else it wrote its failure's record itself.
+ * or a list of its parts' code, run in turn) runs in `globals`, and `failed(exception)` writes
+ * the record of one that raised; anything else goes to `run`: run(code) (a guarded program's
+ * tuple of code) or run() (the child compiles the text, from slm_program), true when it passed,
+ * else it wrote its failure's record itself.
  * A child that passed writes the request's pass record and exits 0; else it exits 1. */
 void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, PyObject *code_type,
                 PyObject *list_type, PyObject *sys_dict) {
@@ -649,14 +655,14 @@ void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, Py
         /* Unmarshalled here, not in the child: its allocations land on pages of the zygote that
          * it has written since the last fork anyway (in the child each is a copy-on-write fault). */
         PyObject *code = NULL;
-        int plain = 0;
+        enum plain plain = NOT_PLAIN;
         if (req.code_len > 0) {
             code = PyMarshal_ReadObjectFromString(code_data, (ssize_t)req.code_len);
             if (code == NULL) {
                 PyErr_Clear(); /* the child compiles the text itself */
             } else {
                 PyObject *type = PyObject_Type(code);
-                plain = type == py.code_type ? 1 : type == py.list_type ? 2 : 0;
+                plain = type == py.code_type ? PLAIN_CODE : type == py.list_type ? PLAIN_PARTS : NOT_PLAIN;
                 Py_DecRef(type);
             }
         }

@@ -306,8 +306,8 @@ def _above(fd: int, floor: int) -> int:
 # ---- the zygote's side ----------------------------------------------------------------------------
 def serve() -> NoReturn:  # pragma: no cover - the zygote process, then each of its children
     """The zygote's main (argv: library, preloaded modules, names to drop from the environment,
-    the programs' source path, a CPU or ""): get ready, then loop in C, which calls ``sample`` in
-    each child."""
+    the programs' source path, a CPU or ""): get ready, then loop in C, which runs each child's
+    sample (a plain program's code itself, anything else through ``sample``)."""
     # Only its socket (and stdio) of the worker's fds: the worker's pipes to the harness must close
     # when the worker dies, and a sample must not inherit them.
     os.closerange(SOCKET_FD + 1, max(os.sysconf("SC_OPEN_MAX"), 1024))
