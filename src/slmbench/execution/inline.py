@@ -167,10 +167,8 @@ def _compile_parts(program: str, source_path: str, tests: CompiledTests, tails: 
         tail_code = tests(tail, head.count("\n"), source_path)
     except BaseException:  # noqa: BLE001 - not a tail of its own (it continues the head)
         tail_code = None
-    if tail_code is None or "__doc__" in tail_code.co_names or re.search(_MODULE_GLOBAL, tail):
-        # (__doc__: its first statement is a string, which alone would be its docstring; a
-        # module-level global declaration may follow an assignment in the head, which the whole
-        # program's compile refuses)
+    if tail_code is None or "__doc__" in tail_code.co_names:
+        # (__doc__: its first statement is a string, which alone would be its docstring)
         tails.reject(tail)
         return None
     try:
@@ -217,7 +215,7 @@ class SharedTails:
             self._last.clear()
             self._last_size = 0
             other = None
-        self._last_size += len(program) - len(self._last.get(key, ""))
+        self._last_size += len(program) - len(other or "")
         self._last[key] = program
         tail = None if other is None else _shared_tail(program, other, self.MIN_TAIL)
         if tail is None:
@@ -228,6 +226,11 @@ class SharedTails:
             self._size = 0
         self._size += len(tail)
         self._tails.setdefault(key, []).append(tail)
+        if re.search(_MODULE_GLOBAL, tail):
+            # a module-level global declaration may follow an assignment in the head, which the
+            # whole program's compile refuses
+            self.reject(tail)
+            return None
         return program[: -len(tail)], tail
 
     def reject(self, tail: str) -> None:
@@ -260,8 +263,8 @@ def _whole_program_error(program: str, source_path: str) -> BaseException | None
 
 
 class CompiledTests:
-    """The compiled tests of guarded programs, kept by test text: the n samples of a problem
-    share their tests, and compiling them is most of compiling a sample (HumanEval: 0.07 of
+    """The compiled tests of guarded programs (and the tails plain programs share, see
+    SharedTails), kept by test text: the n samples of a problem share their tests, and compiling them is most of compiling a sample (HumanEval: 0.07 of
     0.12 ms). A kept code object is reused with its line numbers moved to where the tests
     begin in the new program: every instruction of the tests then has the line a compile of
     that program gives it (all but the module's first, RESUME, which runs none of their code).
@@ -331,8 +334,12 @@ def run(
     write, exit_, fd = os.write, os._exit, RESULT_FD
     if compiled is None:
         compiled = compile_program(program, source_path)
-    show_source(source_path, lambda: program)
-    record = execute(compiled, lambda: program, source_path, module)
+
+    def source() -> str:
+        return program
+
+    show_source(source_path, source)
+    record = execute(compiled, source, source_path, module)
     if record is None:
         write(fd, PASSED + token.encode())
         exit_(0)

@@ -39,8 +39,8 @@ from slmbench.types import ExecLimits, Verdict
 # programs of HumanEval, MBPP, HumanEval+, MBPP+ and published generations of real models:
 # typing, re, math, collections, heapq, itertools, random, copy, string, ...), and what a
 # failing sample needs (traceback, and ast, which traceback imports to underline the failing
-# expression: 1.7 ms of every failing sample's, ~0.5 MB here). hashlib, decimal, datetime, dataclasses (it brings inspect,
-# a megabyte) and friends are imported by the few that use them.
+# expression: 1.7 ms of every failing sample's, ~0.5 MB here). hashlib, decimal, datetime,
+# dataclasses (it brings inspect, a megabyte) and friends are imported by the few that use them.
 PRELOAD = (
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "typing",
     "random", "operator", "copy", "traceback", "ast", "types", "enum",
