@@ -37,13 +37,13 @@ from slmbench.errors import UserError
 from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
 from slmbench.execution.gathering import Gatherer
+from slmbench.execution.prefetch import Prefetch
 from slmbench.execution.worker import read_frame, write_frame
 from slmbench.execution.zygote import library_path as zygote_library
 from slmbench.types import ExecLimits, ExecRequest, ExecResult, Verdict
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # a whole request fits: the harness never blocks on a busy worker
-PREFETCH = 2  # requests queued per worker, so a worker never waits for the harness
 # Reads ask for at most this much: os.read allocates what it asks for, and above glibc's mmap
 # threshold (128 KiB) that is an mmap and a munmap per read (~9 us, against 0.6 us).
 READ_SIZE = 64 * 1024
@@ -287,17 +287,18 @@ class Executor:
             return None if group is None else self._shared_build(group)
 
         pending_dupes: list[ExecResult] = []
+        prefetch = Prefetch()
         sel = selectors.DefaultSelector()
         try:
             for w in self._pool:
                 sel.register(w.res_r, selectors.EVENT_READ, w)
             while True:
-                # Keep every worker fed: a job each, then more queued behind it, so that a worker
-                # never waits for the harness. A job queued behind another waits for it however
-                # long it runs (a test looping to its time limit) while another worker may run
-                # dry: so never at the end of the work, and never a shared build (it holds many
-                # programs) or anything behind one.
-                for depth in range(1, PREFETCH + 1):
+                # Keep every worker fed: a job each, then more queued behind it (prefetch.py: how
+                # many), so that a worker never waits for the harness. A job queued behind another
+                # waits for it however long it runs (a test looping to its time limit) while
+                # another worker may run dry: so never at the end of the work, and never a shared
+                # build (it holds many programs) or anything behind one.
+                for depth in range(1, prefetch.depth + 1):
                     for w in list(self._pool):
                         while w.alive and len(w.inflight) < depth:
                             if depth > 1 and exhausted and len(queue) + len(gathered) < len(self._pool):
@@ -330,6 +331,7 @@ class Executor:
                             queue.extendleft(reversed(job.members))
                             continue
                         result = _to_result(job.request.key, res_msg)
+                        prefetch.observe(result.wall_s)
                         if job.compile_s is not None:
                             result = dataclasses.replace(result, compile_s=job.compile_s)
                         if job.dedupe_key is not None:

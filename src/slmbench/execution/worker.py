@@ -1,10 +1,11 @@
 """A warm execution worker: ``python -m slmbench.execution.worker --req-fd R --res-fd W ...``.
 
 Started fresh by the Executor (never forked from the harness, which may hold a model),
-it sets up its isolation once (namespaces, see sandbox.py), then loops: read a request frame,
-start one sandboxed child for it, judge, write a result frame. Python runs inline in the
-child, which the worker's zygote forks (zygote.py); other languages are built once per
-distinct program (shared build cache) and exec'ed.
+it sets up its isolation once (namespaces, see sandbox.py), then loops: take in the request
+frames that have come (the harness keeps several queued, prefetch.py), compile their inline
+programs, then for each in turn start one sandboxed child, judge, write a result frame. Python
+runs inline in the child, which the worker's zygote forks (zygote.py); other languages are
+built once per distinct program (shared build cache) and exec'ed.
 
 Frames on the pipes: 4-byte big-endian length + UTF-8 JSON.
 """
@@ -24,7 +25,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from slmbench.execution import inline, sandbox
 from slmbench.execution.judging import judge_inline, result_record
@@ -76,6 +77,35 @@ def read_frame(fd: int) -> Any | None:
     return None if body is None else json.loads(body)
 
 
+class FrameReader:
+    """The frames of a pipe, as many at a time as have come: the worker takes in every request
+    the harness has queued (pool.py keeps several in flight) and compiles them together."""
+
+    CHUNK = 64 * 1024  # (not more: a read allocates what it asks for, above 128 KiB by mmap)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+
+    def read(self) -> list[Any] | None:
+        """Every whole frame that has come, at least one (waiting for it); None at EOF."""
+        frames: list[Any] = []
+        while not frames:
+            chunk = os.read(self.fd, self.CHUNK)
+            if not chunk:
+                return None
+            self.buf += chunk
+            at = 0
+            while len(self.buf) - at >= 4:
+                size = int.from_bytes(self.buf[at : at + 4], "big")
+                if len(self.buf) - at - 4 < size:
+                    break
+                frames.append(json.loads(self.buf[at + 4 : at + 4 + size]))
+                at += 4 + size
+            del self.buf[:at]
+        return frames
+
+
 # ---- the worker -----------------------------------------------------------------------
 class Worker:
     def __init__(
@@ -125,7 +155,24 @@ class Worker:
             lang = self.languages[name] = obj()
         return lang
 
-    def execute(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+    def compile_ahead(self, batch: Sequence[Mapping[str, Any]]) -> list[Compiled | None]:
+        """The inline programs of a batch of requests, compiled one after another before any
+        runs (see Compiled): None for the rest, and for any this cannot compile here."""
+        ahead: list[Compiled | None] = []
+        for msg in batch:
+            compiled = None
+            if len(batch) > 1 and msg.get("op") != "build" and not msg.get("extra_files"):
+                try:
+                    lang = self.language(msg["language"], msg["language_path"])
+                    if lang.inline:
+                        src = os.path.join(self.sample_dir, lang.source_file)
+                        compiled = Compiled(src, *self.compile(msg["program"], src))
+                except Exception:  # noqa: BLE001 - execute() meets it again, and reports it
+                    compiled = None
+            ahead.append(compiled)
+        return ahead
+
+    def execute(self, msg: Mapping[str, Any], ahead: Compiled | None = None) -> dict[str, Any]:
         limits = self._limits_of(msg["limits"])
         try:
             lang = self.language(msg["language"], msg["language_path"])
@@ -133,7 +180,7 @@ class Worker:
             return result_record(Verdict.ERROR, f"cannot load language {msg['language']!r}: {exc}")
         self.count += 1
         if lang.inline and not msg.get("extra_files"):
-            out = self._run_in_zygote(lang, msg["program"], limits, msg.get("stdin", ""))
+            out = self._run_in_zygote(lang, msg["program"], limits, msg.get("stdin", ""), ahead)
             if out is not None:
                 return out
         work = self._make_work_dir()
@@ -145,7 +192,7 @@ class Worker:
                 write_files(Path(work), extra)
                 sandbox.chown_tree(work, self.isolation.sandbox_uid)
             if lang.inline:
-                return self._run_inline(lang, msg["program"], work, limits, msg.get("stdin", ""))
+                return self._run_inline(lang, msg["program"], work, limits, msg.get("stdin", ""), ahead)
             self._own_environment()
             return self._built_runner().run(lang, msg, extra, work, limits)
         finally:
@@ -203,7 +250,9 @@ class Worker:
         return self.inline_env
 
     # ---- python, compiled here, run in a child of the zygote (or of this process) ------------
-    def _run_in_zygote(self, lang: Any, program: str, limits: ExecLimits, stdin: str) -> dict[str, Any] | None:
+    def _run_in_zygote(
+        self, lang: Any, program: str, limits: ExecLimits, stdin: str, ahead: Compiled | None = None
+    ) -> dict[str, Any] | None:
         """The sample run by the zygote, which makes and removes its work dir (the worker's one
         sample dir); None when it cannot: fork it here."""
         work = self.sample_dir
@@ -212,7 +261,7 @@ class Worker:
         zygote = self._zygote(env, src)
         if zygote is None:
             return None
-        compiled, warned = self.compile(program, src)
+        compiled, warned = self._compiled(program, src, ahead)
         if isinstance(compiled, bytes):  # it does not compile: nothing would run
             return _syntax_error(compiled, warned)
         token = os.urandom(16).hex()
@@ -238,15 +287,23 @@ class Worker:
             obs.stderr = warned.encode(errors="replace") + obs.stderr
         return judge_inline(obs, token, limits)
 
+    def _compiled(self, program: str, src: str, ahead: Compiled | None) -> tuple[inline.Compiled | None, str]:
+        # compiled ahead as this source path, or now
+        if ahead is not None and ahead.source_path == src:
+            return ahead.code, ahead.warned
+        return self.compile(program, src)
+
     def _tidy(self, work: str) -> None:
         _remove_tree(work)
         if self.isolation.private_shm:
             sandbox.clear_shared_memory()
 
-    def _run_inline(self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str) -> dict[str, Any]:
+    def _run_inline(
+        self, lang: Any, program: str, work: str, limits: ExecLimits, stdin: str, ahead: Compiled | None = None
+    ) -> dict[str, Any]:
         """The sample forked here (no zygote, or files to give it)."""
         src = os.path.join(work, lang.source_file)
-        compiled, warned = self.compile(program, src)
+        compiled, warned = self._compiled(program, src, ahead)
         if isinstance(compiled, bytes):  # it does not compile: nothing would run
             return _syntax_error(compiled, warned)
         token = os.urandom(16).hex()
@@ -306,6 +363,19 @@ class Worker:
             self.zygote_library = None
             return False
         return True
+
+
+class Compiled(NamedTuple):
+    """A program compiled ahead of its turn, as ``source_path`` (Compiler's result: the code, or
+    a syntax error's record, and the compiler's warnings). The worker compiles the programs of
+    all the requests it has in hand before it runs the first: one compile after another, the
+    compiler's code and data stay in the CPU's caches, where between two samples' processes
+    they did not (HumanEval, on one core: 215 -> 175 us of the worker's time a sample in
+    batches of 4, and the zygote's 198 -> 183 us)."""
+
+    source_path: str
+    code: inline.Compiled | None
+    warned: str
 
 
 # Larger programs are compiled in their sample's process, under its limits: the worker's own
@@ -443,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     worker = Worker(isolation, cache_root, args.zygote, args.cpu)
     if config.get("inline"):  # Python samples are coming: the zygote starts beside us
         worker.start_zygote(*config["inline"])
-    req, res = args.req_fd, args.res_fd
+    requests, res = FrameReader(args.req_fd), args.res_fd
     write_frame(
         res,
         {
@@ -458,18 +528,17 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         },
     )
     try:
-        while True:
-            msg = read_frame(req)
-            if msg is None:
-                break
-            started = time.monotonic()
-            try:
-                out = worker.build_shared(msg) if msg.get("op") == "build" else worker.execute(msg)
-            except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
-                out = result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
-            out["id"] = msg["id"]
-            out.setdefault("wall_s", time.monotonic() - started)
-            write_frame(res, out)
+        while (batch := requests.read()) is not None:
+            ahead = worker.compile_ahead(batch)
+            for msg, compiled in zip(batch, ahead, strict=True):
+                started = time.monotonic()
+                try:
+                    out = worker.build_shared(msg) if msg.get("op") == "build" else worker.execute(msg, compiled)
+                except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
+                    out = result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
+                out["id"] = msg["id"]
+                out.setdefault("wall_s", time.monotonic() - started)
+                write_frame(res, out)
     finally:
         worker.close()
     # The harness waits for this exit: the interpreter's own teardown (~12 ms of freeing
