@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import threading
 import time
 
-from slmbench.execution.inline import SYNTAX
+from slmbench.execution import zygote
+from slmbench.execution.inline import PASSED, SYNTAX
 from slmbench.execution.pool import Executor
 from slmbench.execution.prefetch import MAX_DEPTH, MIN_DEPTH, WINDOW, Prefetch
 from slmbench.execution.sandbox import Isolation
 from slmbench.execution.worker import COMPILE_LIMIT, Compiled, Compiler, FrameReader, Worker
+from slmbench.execution.zygote import MAKE_DIR, Sample
 from slmbench.types import ExecLimits, ExecRequest, Verdict
 
 PYTHON = "slmbench.execution.languages.python:Python"
@@ -138,3 +141,104 @@ def test_every_request_of_a_batch_gets_its_own_result(tmp_path):
         else:
             assert r.verdict is Verdict.PASSED and r.stdout == f"{i}\n", i
             assert r.stderr.count("SyntaxWarning") == 1, (i, r.stderr)
+
+
+# ---- a group of samples in the zygote (Worker.run_group) ----------------------------------
+def inline_worker(tmp_path) -> Worker:
+    # No sandbox uid here, so the zygote answers each sample as it ends; the answers it holds
+    # back under one (as root, the default sandbox) are the e2e test's above.
+    library = zygote.library_path()
+    assert library is not None, "no zygote library: CI has a C compiler, see test_zygote.py"
+    return Worker(Isolation(level="none"), tmp_path, library)
+
+
+def texts(result: dict, work: str) -> tuple:
+    # (each worker has a work dir of its own, named in tracebacks)
+    stderr = result["stderr"].replace(work, "<work>")
+    return result["verdict"], result["message"], result["stdout"], stderr, result["exit_code"]
+
+
+def test_a_group_gives_each_sample_what_it_would_get_alone(tmp_path):
+    programs = [
+        ("reads", "import sys\nprint(sys.stdin.read().upper())\n", "abc"),
+        ("loops", "while True:\n    pass\n", ""),
+        ("fails", "assert 1 == 2, 'no'\n", ""),
+        ("bad", "def f(:\n    pass\n", ""),
+        ("warns", "assert (1, 'always true')\nprint('ran')\n", ""),
+        ("writes", "open('left.txt', 'w').write('x')\nprint('wrote')\n", ""),  # leaves the work dir taken:
+        ("looks", "import os\nprint(sorted(os.listdir('.')))\n", ""),  # this one runs alone, after a tidy
+    ]
+    batch = [
+        {**request(i, text, stdin=stdin), "limits": {"timeout_s": 0.5, "wall_timeout_s": 2.0}}
+        for i, (_, text, stdin) in enumerate(programs)
+    ]
+    grouped = inline_worker(tmp_path / "group")
+    try:
+        together = [out for group in grouped.take(batch) for out in group]
+    finally:
+        grouped.close()
+    single = inline_worker(tmp_path / "alone")
+    try:
+        alone = [single.one(msg) for msg in batch]
+    finally:
+        single.close()
+    assert [out["id"] for out in together] == list(range(len(programs)))
+    for (name, _, _), a, b in zip(programs, together, alone, strict=True):
+        assert texts(a, grouped.work_root) == texts(b, single.work_root), name
+    verdicts = {name: out["verdict"] for (name, _, _), out in zip(programs, together, strict=True)}
+    assert verdicts == {
+        "writes": "passed",
+        "looks": "passed",
+        "reads": "passed",
+        "loops": "timeout",
+        "fails": "failed",
+        "bad": "error",
+        "warns": "passed",
+    }
+    assert together[6]["stdout"] == "[]\n"  # a fresh work dir, though the sample before left a file
+    assert together[0]["stdout"] == "ABC\n" and "SyntaxWarning" in together[4]["stderr"]
+
+
+def test_losing_the_zygote_in_a_group_costs_one_sample(tmp_path):
+    parent = "import os\nprint(os.getppid())\n"
+    kill = "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(2)\n"
+    batch = [request(i, text) for i, text in enumerate([parent, parent, kill, parent, parent])]
+    worker = inline_worker(tmp_path)
+    try:
+        outs = [out for group in worker.take(batch) for out in group]
+    finally:
+        worker.close()
+    assert [out["verdict"] for out in outs] == ["passed", "passed", "error", "passed", "passed"]
+    assert "lost its sample" in outs[2]["message"]
+    before, after = {outs[0]["stdout"], outs[1]["stdout"]}, {outs[3]["stdout"], outs[4]["stdout"]}
+    assert len(before) == len(after) == 1 and before != after  # the rest ran in a new zygote
+
+
+def test_the_zygote_holds_answers_back_only_under_a_sandbox_uid(tmp_path):
+    # Under a uid of their own samples cannot signal the zygote, so it may hold the answers of
+    # samples sent together until the last is done (one wake-up of the worker for all); without
+    # one a sample could kill it and take the held answers with it, so it answers each at once.
+    root = os.geteuid() == 0
+    uid = 1_000_000 + os.getpid() if root else None  # unused, as the worker's own are
+    worker = Worker(Isolation(level="none", sandbox_uid=uid), tmp_path, zygote.library_path())
+    try:
+        worker.start_zygote("python", PYTHON)
+        src = os.path.join(worker.sample_dir, "main.py")
+        texts = ["print('a')\n", "import time\ntime.sleep(0.5)\nprint('b')\n", "print('c')\n"]
+        limits = ExecLimits(timeout_s=2.0, wall_timeout_s=4.0)
+        started = time.monotonic()
+        for text in texts:
+            code = marshal.dumps(compile(text, src, "exec", dont_inherit=True))
+            sample = Sample(code, text, PASSED + b"token")
+            worker.zygote.submit(worker.sample_dir, sample, b"", limits, uid, MAKE_DIR)
+        first, _ = worker.zygote.collect()
+        first_after = time.monotonic() - started
+        rest = [worker.zygote.collect()[0] for _ in texts[1:]]
+    finally:
+        worker.close()
+    assert [o.stdout for o in [first, *rest]] == [b"a\n", b"b\n", b"c\n"]
+    assert all(o.exit_code == 0 and o.result == PASSED + b"token" for o in [first, *rest])
+    if root:
+        assert first_after >= 0.5  # held until the sleeper's successor was done
+    else:
+        assert first_after < 0.4  # answered as it ended

@@ -38,7 +38,7 @@ from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
 from slmbench.execution.gathering import Gatherer
 from slmbench.execution.prefetch import Prefetch
-from slmbench.execution.worker import read_frame, write_frame
+from slmbench.execution.worker import encode_frame, read_frame, write_frame
 from slmbench.execution.zygote import library_path as zygote_library
 from slmbench.types import ExecLimits, ExecRequest, ExecResult, Verdict
 
@@ -84,6 +84,7 @@ class _Worker:
     res_r: int
     info: dict[str, Any] = field(default_factory=dict)
     inflight: dict[int, _Job] = field(default_factory=dict)
+    outbox: list[bytes] = field(default_factory=list)  # request frames not yet written
     buf: bytearray = field(default_factory=bytearray)
     alive: bool = True
 
@@ -310,6 +311,8 @@ class Executor:
                                 queue.appendleft(job)
                                 break
                             self._send(w, job)
+                for w in self._pool:
+                    self._flush(w)
                 while pending_dupes:
                     res = pending_dupes.pop()
                     report(res)
@@ -405,11 +408,18 @@ class Executor:
             msg.update(op="build", programs=[m.request.program for m in job.members])
         else:
             msg.update(program=req.program, stdin=req.stdin, extra_files=dict(req.extra_files))
-        try:
-            write_frame(w.req_w, msg)
-        except (BrokenPipeError, OSError):
-            w.alive = False
+        w.outbox.append(encode_frame(msg))
         w.inflight[job.id] = job
+
+    def _flush(self, w: _Worker) -> None:
+        # what was sent it since, in one write: a worker takes in the requests that have come
+        # together (worker.FrameReader), and runs their inline samples together
+        if w.outbox:
+            try:
+                _write_all(w.req_w, b"".join(w.outbox))
+            except OSError:
+                w.alive = False
+            w.outbox.clear()
 
     def _limits_record(self, limits: ExecLimits) -> dict[str, Any]:
         record = self._limits_json.get(limits)
@@ -571,6 +581,12 @@ def _close_fds(w: _Worker) -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _kill_worker(w: _Worker) -> None:

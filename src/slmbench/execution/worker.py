@@ -22,7 +22,7 @@ import struct
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
@@ -50,11 +50,20 @@ PRELOAD = (
 
 # ---- framing (shared with pool.py) ----------------------------------------------------
 def write_frame(fd: int, obj: Any) -> None:
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    buf = memoryview(struct.pack(">I", len(data)) + data)
+    write_frames(fd, [obj])
+
+
+def write_frames(fd: int, objs: Sequence[Any]) -> None:
+    """The frames in one write: whoever reads them wakes once."""
+    buf = memoryview(b"".join(encode_frame(obj) for obj in objs))
     while buf:
         n = os.write(fd, buf)
         buf = buf[n:]
+
+
+def encode_frame(obj: Any) -> bytes:
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", len(data)) + data
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -154,6 +163,101 @@ class Worker:
                 obj = getattr(obj, part)
             lang = self.languages[name] = obj()
         return lang
+
+    def take(self, batch: Sequence[Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """The result records of a batch of requests, in their order, a group at a time: the
+        inline samples that come one after another go to the zygote together (run_group),
+        anything else runs alone."""
+        ahead = self.compile_ahead(batch)
+        i = 0
+        while i < len(batch):
+            j = i
+            while j < len(batch) and ahead[j] is not None and batch[j]["language"] == batch[i]["language"]:
+                j += 1
+            if j - i >= 2:
+                yield self.run_group(batch[i:j], ahead[i:j])  # type: ignore[arg-type]
+                i = j
+            else:
+                yield [self.one(batch[i], ahead[i])]
+                i += 1
+
+    def one(self, msg: Mapping[str, Any], ahead: Compiled | None = None) -> dict[str, Any]:
+        """The result record of one request, run alone."""
+        started = time.monotonic()
+        try:
+            out = self.build_shared(msg) if msg.get("op") == "build" else self.execute(msg, ahead)
+        except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
+            out = _executor_error(exc)
+        out["id"] = msg["id"]
+        out.setdefault("wall_s", time.monotonic() - started)
+        return out
+
+    def run_group(self, msgs: Sequence[Mapping[str, Any]], ahead: Sequence[Compiled]) -> list[dict[str, Any]]:
+        """The result records of inline samples of one language, compiled ahead: all sent to
+        the zygote at once and their answers taken together (it holds them back, zygote.c),
+        so that the worker wakes once for them, not once a sample. What the zygote could not
+        answer runs alone, as ever: after a sample that left files behind (its successors find
+        the work dir taken), and after the zygote died (the first sample without an answer is
+        the one it died with: lost, as run alone; the rest are run again)."""
+        started = time.monotonic()
+        lang = self.language(msgs[0]["language"], msgs[0]["language_path"])
+        work = self.sample_dir
+        src = os.path.join(work, lang.source_file)
+        zygote = self._zygote(sandbox.sample_environment(work, lang.environment()), src)
+        if zygote is None:
+            return [self.one(msg, compiled) for msg, compiled in zip(msgs, ahead, strict=True)]
+        uid = self.isolation.sandbox_uid
+        tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
+        outs: dict[int, dict[str, Any]] = {}
+        sent: list[tuple[int, str, ExecLimits, str]] = []
+        try:
+            for k, (msg, compiled) in enumerate(zip(msgs, ahead, strict=True)):
+                self.count += 1
+                if isinstance(compiled.code, bytes):  # it does not compile: nothing would run
+                    outs[k] = _syntax_error(compiled.code, compiled.warned)
+                    continue
+                limits = self._limits_of(msg["limits"])
+                token = os.urandom(16).hex()
+                code = marshal.dumps(compiled.code) if compiled.code is not None else b""
+                sample = Sample(code, msg["program"], inline.PASSED + token.encode())
+                zygote.submit(work, sample, msg.get("stdin", "").encode(), limits, uid, tidy)
+                sent.append((k, token, limits, compiled.warned))
+        except Exception:  # noqa: BLE001 - the zygote died, or a request is wrong: the rest run alone
+            pass
+        retidy = False
+        for k, token, limits, warned in sent:
+            try:
+                obs, leftovers = zygote.collect()
+            except ZygoteDied as exc:
+                self._tidy(work)
+                if self._lost_zygote(zygote) and exc.started:
+                    outs[k] = result_record(Verdict.ERROR, f"the sandbox lost its sample: {exc.strerror}")
+                break
+            except FileExistsError:  # a sample before it left files behind: run alone
+                retidy = True
+                continue
+            except OSError as exc:
+                outs[k] = _executor_error(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - answers not understood: the rest run alone
+                outs[k] = _executor_error(exc)
+                self._tidy(work)
+                zygote.close()  # (the next sample gets a new one)
+                break
+            retidy |= leftovers
+            if warned:
+                obs.stderr = warned.encode(errors="replace") + obs.stderr
+            outs[k] = judge_inline(obs, token, limits)
+        if retidy:
+            self._tidy(work)
+        for k, msg in enumerate(msgs):
+            out = outs.get(k)
+            if out is None:
+                outs[k] = self.one(msg, ahead[k])
+            else:
+                out["id"] = msg["id"]
+                out.setdefault("wall_s", time.monotonic() - started)
+        return [outs[k] for k in range(len(msgs))]
 
     def compile_ahead(self, batch: Sequence[Mapping[str, Any]]) -> list[Compiled | None]:
         """The inline programs of a batch of requests, compiled one after another before any
@@ -418,6 +522,10 @@ class Compiler:
             self._caught = None
 
 
+def _executor_error(exc: Exception) -> dict[str, Any]:
+    return result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
+
+
 def _syntax_error(record: bytes, warned: str) -> dict[str, Any]:
     # what a sample's process reports for a program that does not compile (nothing ran)
     text = record[1:].decode(errors="replace")  # after the SYNTAX kind
@@ -529,16 +637,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     )
     try:
         while (batch := requests.read()) is not None:
-            ahead = worker.compile_ahead(batch)
-            for msg, compiled in zip(batch, ahead, strict=True):
-                started = time.monotonic()
-                try:
-                    out = worker.build_shared(msg) if msg.get("op") == "build" else worker.execute(msg, compiled)
-                except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
-                    out = result_record(Verdict.ERROR, f"executor error: {type(exc).__name__}: {exc}")
-                out["id"] = msg["id"]
-                out.setdefault("wall_s", time.monotonic() - started)
-                write_frame(res, out)
+            for results in worker.take(batch):
+                write_frames(res, results)
     finally:
         worker.close()
     # The harness waits for this exit: the interpreter's own teardown (~12 ms of freeing

@@ -19,7 +19,8 @@
  *             bytes of marshal data (the compiled program; 0: the child compiles it),
  *             `stdin_len` bytes of stdin, the record the child writes to the result channel
  *             if the sample passes, a NUL, and the program's text.
- *   outcome:  struct slm_outcome, then its stdout, stderr and result bytes.
+ *   outcome:  struct slm_outcome, then its stdout, stderr and result bytes; the outcomes of
+ *             requests that came while one ran are sent together, with the last one's.
  *
  * Runs inside the Python process that loaded it (ctypes.PyDLL: the GIL is held throughout),
  * so it may call the functions of Python's stable C API declared below.
@@ -93,6 +94,9 @@ struct slm_request {
 enum { SLM_MAKE_DIR = 1, SLM_CLEAR_SHM = 2 };
 
 enum { SLM_WALL_KILLED = 1, SLM_CPU_KILLED = 2, SLM_TRUNCATED = 4, SLM_LEFTOVERS = 8 };
+
+/* answers held back at most (a sample's answer past it is sent with those held) */
+#define HOLD_MAX (1024 * 1024)
 
 struct slm_outcome {
     int64_t pid; /* -errno if the sample could not be started */
@@ -599,6 +603,38 @@ static void run_sample(const struct slm_request *req, const char *work_dir, PyOb
     tidy(req, work_dir, out);
 }
 
+/* Answers held back while the worker has sent more requests (see slm_zygote): in memory no
+ * child inherits (own_memory). */
+struct held {
+    char *data;
+    size_t len, cap;
+};
+
+static int hold(struct held *h, const struct iovec *iov, int count) {
+    size_t need = h->len;
+    for (int i = 0; i < count; i++) need += iov[i].iov_len;
+    if (need > h->cap) {
+        size_t cap = (need * 2 + 4095) & ~(size_t)4095;
+        char *data = own_memory(cap);
+        if (data == NULL) return -1;
+        if (h->len > 0) memcpy(data, h->data, h->len);
+        if (h->data != NULL) munmap(h->data, h->cap);
+        h->data = data;
+        h->cap = cap;
+    }
+    for (int i = 0; i < count; i++) {
+        memcpy(h->data + h->len, iov[i].iov_base, iov[i].iov_len);
+        h->len += iov[i].iov_len;
+    }
+    return 0;
+}
+
+/* Whether the worker has sent (some of) another request already. */
+static int more_requests(int sock) {
+    struct pollfd p = {sock, POLLIN, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 /* The zygote's loop: returns only when the worker closes the socket or sends something it
  * cannot read (or the names cannot be made). In a child, a plain program's code (a code object,
  * or a list of its parts' code, run in turn) runs in `globals`, and `failed(exception)` writes
@@ -633,7 +669,8 @@ void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, Py
     size_t cap = 0;
     struct buffer bufs[3];
     memset(bufs, 0, sizeof bufs);
-    struct iovec reply[4];
+    struct iovec reply[5];
+    struct held held = {NULL, 0, 0};
     for (;;) {
         struct slm_request req;
         if (read_full(sock, (char *)&req, sizeof req) != 0 || req.magic != SLM_MAGIC) return;
@@ -677,10 +714,19 @@ void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, Py
         out.result_len = (int64_t)bufs[2].len;
         /* freed once no child shares its pages: a write now copies nothing */
         if (code != NULL) Py_DecRef(code);
-        /* one write: the worker wakes once */
-        reply[0] = (struct iovec){&out, sizeof out};
-        for (int i = 0; i < 3; i++) reply[i + 1] = (struct iovec){bufs[i].data, bufs[i].len};
-        if (send_all(sock, reply, 4) != 0) return;
+        /* One write: the worker wakes once. While it has sent more requests (it sends those it
+         * has in hand together), the answers are held back and go with the last one's: the
+         * worker, waiting for them all, wakes once for them all. Not where a sample could kill
+         * the zygote (no sandbox uid): the answers it held would be lost with it, and the
+         * worker could not tell which sample did it. */
+        reply[1] = (struct iovec){&out, sizeof out};
+        for (int i = 0; i < 3; i++) reply[i + 2] = (struct iovec){bufs[i].data, bufs[i].len};
+        if (req.uid >= 0 && held.len < HOLD_MAX && more_requests(sock)) {
+            if (hold(&held, reply + 1, 4) == 0) continue;
+        }
+        reply[0] = (struct iovec){held.data, held.len};
+        if (send_all(sock, reply, 5) != 0) return;
+        held.len = 0;
     }
 }
 
