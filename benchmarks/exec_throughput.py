@@ -28,8 +28,11 @@ Prints one JSON line:
   The truer limit of a process per sample, sandbox or not.
 * ``bare_floor_s`` / ``bare_floor_ratio`` / ``ours_over_bare_floor``: the preloaded floor on all
   cores, forking the way our worker does (glibc's fork() without CPython's at-fork hooks, see
-  sandbox.fork): the least a process per sample can cost here, with nothing else at all (no
-  sandbox, limits, capture, result channel, verdict or harness).
+  sandbox.fork), each child compiling and running its program, with nothing else at all (no
+  sandbox, limits, capture, result channel, verdict or harness). Ours can come in under it
+  (``ours_over_bare_floor`` < 1): its children get the program compiled, by a worker that
+  compiles the programs it has in hand one after another, and the three processes hand samples
+  on in groups, each waking once a group (see execution/prefetch.py).
   Each floor process gets whole copies of the 164 problems, from a file of its own (see
   part_floor: before, a split by index parity and a shared file made the floors ~1.6x too high).
 * ``dedupe_*``: the published CodeLlama-34B-Instruct n=10 generations (T=0.2: many identical

@@ -230,7 +230,7 @@ def test_the_zygote_holds_answers_back_only_under_a_sandbox_uid(tmp_path):
         for text in texts:
             code = marshal.dumps(compile(text, src, "exec", dont_inherit=True))
             sample = Sample(code, text, PASSED + b"token")
-            worker.zygote.submit(worker.sample_dir, sample, b"", limits, uid, MAKE_DIR)
+            worker.zygote.submit(worker.zygote.request(worker.sample_dir, sample, b"", limits, uid, MAKE_DIR))
         first, _ = worker.zygote.collect()
         first_after = time.monotonic() - started
         rest = [worker.zygote.collect()[0] for _ in texts[1:]]
@@ -242,3 +242,24 @@ def test_the_zygote_holds_answers_back_only_under_a_sandbox_uid(tmp_path):
         assert first_after >= 0.5  # held until the sleeper's successor was done
     else:
         assert first_after < 0.4  # answered as it ended
+
+
+def test_a_group_larger_than_the_zygote_socket_holds_does_not_stall(tmp_path):
+    # Samples with large inputs and outputs: sent all at once, the worker would block on the
+    # socket while the zygote blocks answering (it sends answers as they end without a sandbox
+    # uid, and held ones past a megabyte). The worker sends what the socket holds at a time.
+    big_in = "x" * 300_000
+    echo = "import sys\ndata = sys.stdin.read()\nprint(len(data))\nsys.stdout.write('o' * 70000)\nsys.stderr.write('e' * 70000)\n"
+    batch = [request(i, echo, stdin=big_in) for i in range(6)]
+    worker = inline_worker(tmp_path)
+    outs: list = []
+    runner = threading.Thread(target=lambda: outs.extend(o for group in worker.take(batch) for o in group), daemon=True)
+    try:
+        runner.start()
+        runner.join(60)
+        stalled = runner.is_alive()
+    finally:
+        worker.close()  # (ends a stalled zygote too)
+    assert not stalled, "the worker and its zygote waited for each other"
+    assert [o["stdout"][:7] for o in outs] == ["300000\n"] * 6
+    assert all(o["verdict"] == "passed" for o in outs)

@@ -38,11 +38,11 @@ from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
 from slmbench.execution.gathering import Gatherer
 from slmbench.execution.prefetch import Prefetch
-from slmbench.execution.worker import encode_frame, read_frame, write_frame
+from slmbench.execution.worker import encode_frame, read_frame, write_all, write_frame
 from slmbench.execution.zygote import library_path as zygote_library
 from slmbench.types import ExecLimits, ExecRequest, ExecResult, Verdict
 
-F_SETPIPE_SZ = 1031
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 PIPE_SIZE = 1 << 20  # a whole request fits: the harness never blocks on a busy worker
 # Reads ask for at most this much: os.read allocates what it asks for, and above glibc's mmap
 # threshold (128 KiB) that is an mmap and a munmap per read (~9 us, against 0.6 us).
@@ -75,6 +75,7 @@ class _Job:
     attempts: int = 0
     members: list[_Job] = field(default_factory=list)  # non-empty: a shared build of their programs
     compile_s: float | None = None  # its share of the shared build that built it
+    frame_bytes: int = 0  # its request, as sent
 
 
 @dataclass
@@ -85,6 +86,8 @@ class _Worker:
     info: dict[str, Any] = field(default_factory=dict)
     inflight: dict[int, _Job] = field(default_factory=dict)
     outbox: list[bytes] = field(default_factory=list)  # request frames not yet written
+    pipe_size: int = PIPE_SIZE  # of its request pipe
+    inflight_bytes: int = 0  # of the requests in flight: in its pipe, or taken in
     buf: bytearray = field(default_factory=bytearray)
     alive: bool = True
 
@@ -218,7 +221,7 @@ class Executor:
         )
         os.close(req_r)
         os.close(res_w)
-        w = _Worker(proc=proc, req_w=req_w, res_r=res_r)
+        w = _Worker(proc=proc, req_w=req_w, res_r=res_r, pipe_size=fcntl.fcntl(req_w, F_GETPIPE_SZ))
         # The host pid of the process we started names the worker's private sandbox uid (the
         # worker may not see its host pid: inside bubblewrap it is PID 2).
         # With ``inline``, the worker starts its zygote before it greets us (worker.py).
@@ -304,6 +307,8 @@ class Executor:
                         while w.alive and len(w.inflight) < depth:
                             if depth > 1 and exhausted and len(queue) + len(gathered) < len(self._pool):
                                 break
+                            if depth > 1 and w.inflight_bytes >= w.pipe_size // 2:
+                                break  # the pipe keeps room: writing to it never waits for the worker
                             job = next_job()
                             if job is None:
                                 break
@@ -327,6 +332,7 @@ class Executor:
                         job = w.inflight.pop(res_msg.get("id"), None)
                         if job is None:
                             continue
+                        w.inflight_bytes -= job.frame_bytes
                         if job.members:  # built: now run them, first
                             shares = res_msg.get("compile_s") or []
                             for member, share in zip(job.members, shares, strict=False):
@@ -361,6 +367,7 @@ class Executor:
                             else:
                                 queue.appendleft(job)
                         w.inflight.clear()
+                        w.inflight_bytes = 0
                         _kill_worker(w)
                         self._pool.remove(w)
                         fresh = self._spawn()
@@ -408,7 +415,10 @@ class Executor:
             msg.update(op="build", programs=[m.request.program for m in job.members])
         else:
             msg.update(program=req.program, stdin=req.stdin, extra_files=dict(req.extra_files))
-        w.outbox.append(encode_frame(msg))
+        frame = encode_frame(msg)
+        w.outbox.append(frame)
+        job.frame_bytes = len(frame)
+        w.inflight_bytes += len(frame)
         w.inflight[job.id] = job
 
     def _flush(self, w: _Worker) -> None:
@@ -416,7 +426,7 @@ class Executor:
         # together (worker.FrameReader), and runs their inline samples together
         if w.outbox:
             try:
-                _write_all(w.req_w, b"".join(w.outbox))
+                write_all(w.req_w, b"".join(w.outbox))
             except OSError:
                 w.alive = False
             w.outbox.clear()
@@ -581,12 +591,6 @@ def _close_fds(w: _Worker) -> None:
                 os.close(fd)
             except OSError:
                 pass
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _kill_worker(w: _Worker) -> None:

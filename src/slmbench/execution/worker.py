@@ -3,9 +3,10 @@
 Started fresh by the Executor (never forked from the harness, which may hold a model),
 it sets up its isolation once (namespaces, see sandbox.py), then loops: take in the request
 frames that have come (the harness keeps several queued, prefetch.py), compile their inline
-programs, then for each in turn start one sandboxed child, judge, write a result frame. Python
-runs inline in the child, which the worker's zygote forks (zygote.py); other languages are
-built once per distinct program (shared build cache) and exec'ed.
+programs, run each in a sandboxed child of its own, judge, and write the result frames (the
+inline samples that came together go to the zygote together, Worker.run_group). Python runs
+inline in the child, which the worker's zygote forks (zygote.py); other languages are built
+once per distinct program (shared build cache) and exec'ed.
 
 Frames on the pipes: 4-byte big-endian length + UTF-8 JSON.
 """
@@ -55,10 +56,13 @@ def write_frame(fd: int, obj: Any) -> None:
 
 def write_frames(fd: int, objs: Sequence[Any]) -> None:
     """The frames in one write: whoever reads them wakes once."""
-    buf = memoryview(b"".join(encode_frame(obj) for obj in objs))
-    while buf:
-        n = os.write(fd, buf)
-        buf = buf[n:]
+    write_all(fd, b"".join(encode_frame(obj) for obj in objs))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def encode_frame(obj: Any) -> bytes:
@@ -193,37 +197,78 @@ class Worker:
         return out
 
     def run_group(self, msgs: Sequence[Mapping[str, Any]], ahead: Sequence[Compiled]) -> list[dict[str, Any]]:
-        """The result records of inline samples of one language, compiled ahead: all sent to
-        the zygote at once and their answers taken together (it holds them back, zygote.c),
-        so that the worker wakes once for them, not once a sample. What the zygote could not
-        answer runs alone, as ever: after a sample that left files behind (its successors find
-        the work dir taken), and after the zygote died (the first sample without an answer is
-        the one it died with: lost, as run alone; the rest are run again)."""
+        """The result records of inline samples of one language, compiled ahead: sent to the
+        zygote together (as many as its socket holds) and their answers taken together (it
+        holds them back, zygote.c), so that the worker wakes once for them, not once a sample.
+        What the zygote could not answer runs alone, as ever: after a sample that left files
+        behind (its successors find the work dir taken), and after the zygote died (the first
+        sample without an answer is the one it died with: lost, as run alone; the rest are run
+        again)."""
         started = time.monotonic()
         lang = self.language(msgs[0]["language"], msgs[0]["language_path"])
         work = self.sample_dir
         src = os.path.join(work, lang.source_file)
         zygote = self._zygote(sandbox.sample_environment(work, lang.environment()), src)
-        if zygote is None:
-            return [self.one(msg, compiled) for msg, compiled in zip(msgs, ahead, strict=True)]
+        outs: dict[int, dict[str, Any]] = {}
+        k = 0
+        while zygote is not None and zygote.alive and k < len(msgs):
+            sent, k = self._submit_group(zygote, work, msgs, ahead, k, outs)
+            self._collect_group(zygote, work, sent, outs)
+        for k, msg in enumerate(msgs):
+            out = outs.get(k)
+            if out is None:
+                outs[k] = self.one(msg, ahead[k])
+            else:
+                out["id"] = msg["id"]
+                out.setdefault("wall_s", time.monotonic() - started)
+        return [outs[k] for k in range(len(msgs))]
+
+    def _submit_group(
+        self,
+        zygote: Zygote,
+        work: str,
+        msgs: Sequence[Mapping[str, Any]],
+        ahead: Sequence[Compiled],
+        k: int,
+        outs: dict[int, dict[str, Any]],
+    ) -> tuple[list[tuple[int, str, ExecLimits, str]], int]:
+        """Send the zygote the samples from the k-th on, as many as its socket holds unread (past
+        that, the worker would wait for the zygote to read while the zygote waits for its answers
+        to be read): what was sent, and where the next group begins (past the end: the rest run
+        alone, the zygote died or a request is wrong)."""
         uid = self.isolation.sandbox_uid
         tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
-        outs: dict[int, dict[str, Any]] = {}
         sent: list[tuple[int, str, ExecLimits, str]] = []
+        size = 0
         try:
-            for k, (msg, compiled) in enumerate(zip(msgs, ahead, strict=True)):
-                self.count += 1
+            while k < len(msgs):
+                msg, compiled = msgs[k], ahead[k]
                 if isinstance(compiled.code, bytes):  # it does not compile: nothing would run
+                    self.count += 1
                     outs[k] = _syntax_error(compiled.code, compiled.warned)
+                    k += 1
                     continue
                 limits = self._limits_of(msg["limits"])
                 token = os.urandom(16).hex()
                 code = marshal.dumps(compiled.code) if compiled.code is not None else b""
                 sample = Sample(code, msg["program"], inline.PASSED + token.encode())
-                zygote.submit(work, sample, msg.get("stdin", "").encode(), limits, uid, tidy)
+                request = zygote.request(work, sample, msg.get("stdin", "").encode(), limits, uid, tidy)
+                if sent and size + len(request.data) > zygote.room:
+                    break
+                zygote.submit(request)
+                self.count += 1
+                size += len(request.data)
                 sent.append((k, token, limits, compiled.warned))
+                k += 1
         except Exception:  # noqa: BLE001 - the zygote died, or a request is wrong: the rest run alone
-            pass
+            k = len(msgs)
+        return sent, k
+
+    def _collect_group(
+        self, zygote: Zygote, work: str, sent: list[tuple[int, str, ExecLimits, str]], outs: dict[int, dict[str, Any]]
+    ) -> None:
+        """The answers to what _submit_group sent, judged into ``outs``; none for what the
+        zygote could not answer."""
         retidy = False
         for k, token, limits, warned in sent:
             try:
@@ -232,8 +277,8 @@ class Worker:
                 self._tidy(work)
                 if self._lost_zygote(zygote) and exc.started:
                     outs[k] = result_record(Verdict.ERROR, f"the sandbox lost its sample: {exc.strerror}")
-                break
-            except FileExistsError:  # a sample before it left files behind: run alone
+                return
+            except FileExistsError:  # a sample before it left files behind: it runs alone
                 retidy = True
                 continue
             except OSError as exc:
@@ -243,21 +288,13 @@ class Worker:
                 outs[k] = _executor_error(exc)
                 self._tidy(work)
                 zygote.close()  # (the next sample gets a new one)
-                break
+                return
             retidy |= leftovers
             if warned:
                 obs.stderr = warned.encode(errors="replace") + obs.stderr
             outs[k] = judge_inline(obs, token, limits)
         if retidy:
             self._tidy(work)
-        for k, msg in enumerate(msgs):
-            out = outs.get(k)
-            if out is None:
-                outs[k] = self.one(msg, ahead[k])
-            else:
-                out["id"] = msg["id"]
-                out.setdefault("wall_s", time.monotonic() - started)
-        return [outs[k] for k in range(len(msgs))]
 
     def compile_ahead(self, batch: Sequence[Mapping[str, Any]]) -> list[Compiled | None]:
         """The inline programs of a batch of requests, compiled one after another before any

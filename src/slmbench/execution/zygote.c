@@ -734,3 +734,10 @@ void slm_zygote(int sock, PyObject *run, PyObject *globals, PyObject *failed, Py
 int slm_pair(int *fds) {
     return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : -errno;
 }
+
+/* SO_SNDBUF of a socket (-errno), read here for the same reason. */
+int slm_send_buffer(int fd) {
+    int size = 0;
+    socklen_t len = sizeof size;
+    return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == 0 ? size : -errno;
+}

@@ -114,6 +114,8 @@ def _load(path: str) -> Any:
     lib.slm_zygote.restype = None
     lib.slm_pair.argtypes = [ctypes.POINTER(ctypes.c_int)]
     lib.slm_pair.restype = ctypes.c_int
+    lib.slm_send_buffer.argtypes = [ctypes.c_int]
+    lib.slm_send_buffer.restype = ctypes.c_int
     lib.slm_program.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
     lib.slm_program.restype = ctypes.c_ssize_t
     return lib
@@ -134,6 +136,13 @@ class Sample(NamedTuple):
         # the pass record holds no NUL (inline.PASSED and a hex token); the program may (it then
         # fails to compile)
         return self.passed + b"\0" + self.program.encode("utf-8", "surrogatepass")
+
+
+class Request(NamedTuple):
+    """A request to run a sample, as sent (struct slm_request and its payload)."""
+
+    data: bytes
+    limits: Any  # the sample's ExecLimits
 
 
 class Zygote:
@@ -186,6 +195,8 @@ class Zygote:
         self.alive = True
         self.served = 0  # samples it answered for: one that dies before its first is broken
         self._inbox = bytearray()  # answers read and not yet collected
+        # What the socket holds unread (its send buffer counts the kernel's overhead too: half)
+        self.room = max(lib.slm_send_buffer(sock), 0) // 2
         self._unanswered = 0  # samples sent and not yet collected
         self._answer_by = 0.0  # when the last of those has had all its time
         self._fields: dict[tuple[Any, int | None], tuple[int, ...]] = {}
@@ -199,28 +210,38 @@ class Zygote:
         """Run ``sample`` in ``work_dir`` as sandbox.Child would run it with these limits (an
         ExecLimits) and ``uid``: what it saw, as a sandbox.Observation, and whether it left
         behind what the zygote, asked to ``tidy`` (MAKE_DIR, CLEAR_SHM), could not remove."""
-        self.submit(work_dir, sample, stdin, limits, uid, tidy)
+        self.submit(self.request(work_dir, sample, stdin, limits, uid, tidy))
         return self.collect()
 
-    def submit(self, work_dir: str, sample: Sample, stdin: bytes, limits: Any, uid: int | None, tidy: int = 0) -> None:
-        """Send ``sample`` to be run (see run) after those sent before: their answers come in
-        the same order from ``collect``. Answers to samples sent together come together (the
-        zygote holds them back while more requests have come), so the worker wakes once."""
-        now = time.monotonic()
+    def request(
+        self, work_dir: str, sample: Sample, stdin: bytes, limits: Any, uid: int | None, tidy: int = 0
+    ) -> Request:
+        """The request to run ``sample`` (see run), for ``submit``."""
         fields = self._fields.get((limits, uid))
         if fields is None:
             fields = self._fields[(limits, uid)] = self._limit_fields(limits, uid)
         data = b"".join((work_dir.encode(), b"\0", sample.code, stdin, sample.data()))
         if len(data) > MAX_PAYLOAD:
             raise ValueError("a sample too large for the zygote")
+        head = _REQUEST.pack(MAGIC, len(data), len(sample.code), len(stdin), *fields, tidy)
+        return Request(head + data, limits)
+
+    def submit(self, request: Request) -> None:
+        """Send a request to be run after those sent before: their answers come in the same
+        order from ``collect``. Under a sandbox uid, the answers to requests sent together come
+        together (the zygote holds them back while more requests have come), so the worker
+        wakes once for them. Requests sent before the answers are collected should add up to
+        no more than ``room``: past it, this waits for the zygote to read them, which may be
+        waiting for its answers to be read."""
+        now = time.monotonic()
         try:
-            _send_all(self.sock, _REQUEST.pack(MAGIC, len(data), len(sample.code), len(stdin), *fields, tidy) + data)
+            _send_all(self.sock, request.data)
         except OSError as exc:
             self.close()
             raise ZygoteDied(f"the zygote does not take requests: {exc.strerror}", started=False) from None
         # the answer may wait for every sample sent before it, each to its own last deadline
-        wall = limits.wall_s
-        longest = max(10 * wall, wall + 10 * limits.timeout_s) + 1.0
+        wall = request.limits.wall_s
+        longest = max(10 * wall, wall + 10 * request.limits.timeout_s) + 1.0
         self._answer_by = (self._answer_by if self._unanswered else now) + longest
         self._unanswered += 1
 
