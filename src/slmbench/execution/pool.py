@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import itertools
-import json
 import os
 import selectors
 import shutil
@@ -38,7 +37,7 @@ from slmbench.execution import sandbox as sb
 from slmbench.execution.cache import default_cache_root
 from slmbench.execution.gathering import Gatherer
 from slmbench.execution.prefetch import Prefetch
-from slmbench.execution.worker import encode_frame, read_frame, write_all, write_frame
+from slmbench.execution.worker import encode_frame, read_frame, take_frames, write_all, write_frame
 from slmbench.execution.zygote import library_path as zygote_library
 from slmbench.types import ExecLimits, ExecRequest, ExecResult, Verdict
 
@@ -87,9 +86,13 @@ class _Worker:
     inflight: dict[int, _Job] = field(default_factory=dict)
     outbox: list[bytes] = field(default_factory=list)  # request frames not yet written
     pipe_size: int = PIPE_SIZE  # of its request pipe
-    inflight_bytes: int = 0  # of the requests in flight: in its pipe, or taken in
     buf: bytearray = field(default_factory=bytearray)
     alive: bool = True
+
+    @property
+    def inflight_bytes(self) -> int:
+        """Of the requests in flight: in its pipe, or taken in."""
+        return sum(job.frame_bytes for job in self.inflight.values())
 
 
 class Executor:
@@ -332,7 +335,6 @@ class Executor:
                         job = w.inflight.pop(res_msg.get("id"), None)
                         if job is None:
                             continue
-                        w.inflight_bytes -= job.frame_bytes
                         if job.members:  # built: now run them, first
                             shares = res_msg.get("compile_s") or []
                             for member, share in zip(job.members, shares, strict=False):
@@ -367,7 +369,6 @@ class Executor:
                             else:
                                 queue.appendleft(job)
                         w.inflight.clear()
-                        w.inflight_bytes = 0
                         _kill_worker(w)
                         self._pool.remove(w)
                         fresh = self._spawn()
@@ -418,7 +419,6 @@ class Executor:
         frame = encode_frame(msg)
         w.outbox.append(frame)
         job.frame_bytes = len(frame)
-        w.inflight_bytes += len(frame)
         w.inflight[job.id] = job
 
     def _flush(self, w: _Worker) -> None:
@@ -446,14 +446,7 @@ class Executor:
             w.alive = False
             return []
         w.buf += chunk
-        out = []
-        while len(w.buf) >= 4:
-            size = int.from_bytes(w.buf[:4], "big")
-            if len(w.buf) < 4 + size:
-                break
-            out.append(json.loads(bytes(w.buf[4 : 4 + size])))
-            del w.buf[: 4 + size]
-        return out
+        return take_frames(w.buf)
 
     def _inline_language(self, name: str) -> tuple[str, str] | None:
         """(name, path) of an inline language (Python), else None."""

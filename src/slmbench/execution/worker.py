@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, NoReturn
 from slmbench.execution import inline, sandbox
 from slmbench.execution.judging import judge_inline, result_record
 from slmbench.execution.languages.base import Language
-from slmbench.execution.zygote import CLEAR_SHM, MAKE_DIR, Sample, Zygote, ZygoteDied
+from slmbench.execution.zygote import CLEAR_SHM, MAKE_DIR, Request, Sample, Zygote, ZygoteDied, write_all
 from slmbench.types import ExecLimits, Verdict
 
 # Imported once by the zygote (and by a worker that forks its samples itself) so that samples
@@ -57,12 +57,6 @@ def write_frame(fd: int, obj: Any) -> None:
 def write_frames(fd: int, objs: Sequence[Any]) -> None:
     """The frames in one write: whoever reads them wakes once."""
     write_all(fd, b"".join(encode_frame(obj) for obj in objs))
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def encode_frame(obj: Any) -> bytes:
@@ -108,15 +102,22 @@ class FrameReader:
             if not chunk:
                 return None
             self.buf += chunk
-            at = 0
-            while len(self.buf) - at >= 4:
-                size = int.from_bytes(self.buf[at : at + 4], "big")
-                if len(self.buf) - at - 4 < size:
-                    break
-                frames.append(json.loads(self.buf[at + 4 : at + 4 + size]))
-                at += 4 + size
-            del self.buf[:at]
+            frames = take_frames(self.buf)
         return frames
+
+
+def take_frames(buf: bytearray) -> list[Any]:
+    """The whole frames at the start of ``buf``, taken out of it (a partial one stays)."""
+    frames = []
+    at = 0
+    while len(buf) - at >= 4:
+        size = int.from_bytes(buf[at : at + 4], "big")
+        if len(buf) - at - 4 < size:
+            break
+        frames.append(json.loads(buf[at + 4 : at + 4 + size]))
+        at += 4 + size
+    del buf[:at]
+    return frames
 
 
 # ---- the worker -----------------------------------------------------------------------
@@ -212,7 +213,7 @@ class Worker:
         outs: dict[int, dict[str, Any]] = {}
         k = 0
         while zygote is not None and zygote.alive and k < len(msgs):
-            sent, k = self._submit_group(zygote, work, msgs, ahead, k, outs)
+            sent, k = self._submit_group(zygote, msgs, ahead, k, outs)
             self._collect_group(zygote, work, sent, outs)
         for k, msg in enumerate(msgs):
             out = outs.get(k)
@@ -226,7 +227,6 @@ class Worker:
     def _submit_group(
         self,
         zygote: Zygote,
-        work: str,
         msgs: Sequence[Mapping[str, Any]],
         ahead: Sequence[Compiled],
         k: int,
@@ -236,8 +236,6 @@ class Worker:
         that, the worker would wait for the zygote to read while the zygote waits for its answers
         to be read): what was sent, and where the next group begins (past the end: the rest run
         alone, the zygote died or a request is wrong)."""
-        uid = self.isolation.sandbox_uid
-        tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
         sent: list[tuple[int, str, ExecLimits, str]] = []
         size = 0
         try:
@@ -249,10 +247,9 @@ class Worker:
                     k += 1
                     continue
                 limits = self._limits_of(msg["limits"])
-                token = os.urandom(16).hex()
-                code = marshal.dumps(compiled.code) if compiled.code is not None else b""
-                sample = Sample(code, msg["program"], inline.PASSED + token.encode())
-                request = zygote.request(work, sample, msg.get("stdin", "").encode(), limits, uid, tidy)
+                request, token = self._zygote_request(
+                    zygote, msg["program"], compiled.code, msg.get("stdin", ""), limits
+                )
                 if sent and size + len(request.data) > zygote.room:
                     break
                 zygote.submit(request)
@@ -290,9 +287,7 @@ class Worker:
                 zygote.close()  # (the next sample gets a new one)
                 return
             retidy |= leftovers
-            if warned:
-                obs.stderr = warned.encode(errors="replace") + obs.stderr
-            outs[k] = judge_inline(obs, token, limits)
+            outs[k] = _judged(obs, token, limits, warned)
         if retidy:
             self._tidy(work)
 
@@ -405,13 +400,11 @@ class Worker:
         compiled, warned = self._compiled(program, src, ahead)
         if isinstance(compiled, bytes):  # it does not compile: nothing would run
             return _syntax_error(compiled, warned)
-        token = os.urandom(16).hex()
-        code = marshal.dumps(compiled) if compiled is not None else b""
-        sample = Sample(code, program, inline.PASSED + token.encode())
-        tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
+        request, token = self._zygote_request(zygote, program, compiled, stdin, limits)
         for attempt in (1, 2):
             try:
-                obs, leftovers = zygote.run(work, sample, stdin.encode(), limits, self.isolation.sandbox_uid, tidy)
+                zygote.submit(request)
+                obs, leftovers = zygote.collect()
                 break
             except ZygoteDied as exc:
                 self._tidy(work)  # what the zygote could not
@@ -424,9 +417,18 @@ class Worker:
                     return None
         if leftovers:
             self._tidy(work)
-        if warned:
-            obs.stderr = warned.encode(errors="replace") + obs.stderr
-        return judge_inline(obs, token, limits)
+        return _judged(obs, token, limits, warned)
+
+    def _zygote_request(
+        self, zygote: Zygote, program: str, code: inline.Compiled | None, stdin: str, limits: ExecLimits
+    ) -> tuple[Request, str]:
+        """The zygote's request to run a compiled program in the sample dir (None: the child
+        compiles it), and the token of its pass record."""
+        token = os.urandom(16).hex()
+        sample = Sample(marshal.dumps(code) if code is not None else b"", program, inline.PASSED + token.encode())
+        tidy = MAKE_DIR | (CLEAR_SHM if self.isolation.private_shm else 0)
+        request = zygote.request(self.sample_dir, sample, stdin.encode(), limits, self.isolation.sandbox_uid, tidy)
+        return request, token
 
     def _compiled(self, program: str, src: str, ahead: Compiled | None) -> tuple[inline.Compiled | None, str]:
         # compiled ahead as this source path, or now
@@ -462,10 +464,7 @@ class Worker:
             stdin_data=stdin.encode(),
             reset_signals=False,  # keep Python's own SIGPIPE/SIGXFSZ handling (errors, not kills)
         )
-        obs = child.wait()
-        if warned:
-            obs.stderr = warned.encode(errors="replace") + obs.stderr
-        return judge_inline(obs, token, limits)
+        return _judged(child.wait(), token, limits, warned)
 
     def start_zygote(self, name: str, path: str) -> None:
         """Start the zygote for this inline language's samples now, not on the first one."""
@@ -557,6 +556,13 @@ class Compiler:
             return inline.compile_program(program, source_path, self._tests, self._tails), "".join(caught)
         finally:
             self._caught = None
+
+
+def _judged(obs: sandbox.Observation, token: str, limits: ExecLimits, warned: str) -> dict[str, Any]:
+    # the compiler's warnings belong on the sample's stderr, first, as its process prints them
+    if warned:
+        obs.stderr = warned.encode(errors="replace") + obs.stderr
+    return judge_inline(obs, token, limits)
 
 
 def _executor_error(exc: Exception) -> dict[str, Any]:

@@ -204,19 +204,14 @@ class Zygote:
         self._poller.register(sock, select.POLLIN)
         self._sandbox = sandbox
 
-    def run(
-        self, work_dir: str, sample: Sample, stdin: bytes, limits: Any, uid: int | None, tidy: int = 0
-    ) -> tuple[Any, bool]:
-        """Run ``sample`` in ``work_dir`` as sandbox.Child would run it with these limits (an
-        ExecLimits) and ``uid``: what it saw, as a sandbox.Observation, and whether it left
-        behind what the zygote, asked to ``tidy`` (MAKE_DIR, CLEAR_SHM), could not remove."""
-        self.submit(self.request(work_dir, sample, stdin, limits, uid, tidy))
-        return self.collect()
-
     def request(
         self, work_dir: str, sample: Sample, stdin: bytes, limits: Any, uid: int | None, tidy: int = 0
     ) -> Request:
-        """The request to run ``sample`` (see run), for ``submit``."""
+        """The request to run ``sample`` in ``work_dir`` as sandbox.Child would run it with these
+        limits (an ExecLimits) and ``uid``, for ``submit``; ``tidy`` (MAKE_DIR, CLEAR_SHM) asks
+        the zygote to make and remove the work dir and empty /dev/shm. ``collect`` gives what
+        it saw, as a sandbox.Observation, and whether it left behind what the zygote could not
+        remove."""
         fields = self._fields.get((limits, uid))
         if fields is None:
             fields = self._fields[(limits, uid)] = self._limit_fields(limits, uid)
@@ -235,7 +230,7 @@ class Zygote:
         waiting for its answers to be read."""
         now = time.monotonic()
         try:
-            _send_all(self.sock, request.data)
+            write_all(self.sock, request.data)
         except OSError as exc:
             self.close()
             raise ZygoteDied(f"the zygote does not take requests: {exc.strerror}", started=False) from None
@@ -246,7 +241,7 @@ class Zygote:
         self._unanswered += 1
 
     def collect(self) -> tuple[Any, bool]:
-        """The answer to the oldest sample sent and not yet collected (see run)."""
+        """The answer to the oldest request sent and not yet collected (see request)."""
         deadline = self._answer_by + ANSWER_GRACE_S
         self._receive(_OUTCOME.size, deadline)
         pid, status, utime_us, stime_us, maxrss, minflt, majflt, wall_us, flags, n_out, n_err, n_res = (
@@ -332,7 +327,7 @@ class Zygote:
             pass
 
 
-def _send_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
